@@ -1,0 +1,114 @@
+// Package admin is the one code path behind both the admin API and the CLI:
+// integrations and their webhook URLs, whichever front end asks.
+package admin
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cioloader/cioloader/internal/domain"
+	"github.com/cioloader/cioloader/internal/token"
+)
+
+// Store is what admin needs from the database (postgres.Store).
+type Store interface {
+	CreateIntegration(ctx context.Context, name string) (domain.Integration, error)
+	ListIntegrations(ctx context.Context) ([]domain.Integration, error)
+	FindIntegrationByID(ctx context.Context, id int64) (domain.Integration, error)
+	FindIntegration(ctx context.Context, ref string) (domain.Integration, error)
+	DisableIntegration(ctx context.Context, id int64) error
+	IntegrationStats(ctx context.Context, in domain.Integration) (domain.IntegrationStats, error)
+	CreateURL(ctx context.Context, integrationID int64, tokenHash []byte, prefix string) (domain.WebhookURL, error)
+	ListURLs(ctx context.Context, integrationID int64) ([]domain.WebhookURL, error)
+	RevokeURL(ctx context.Context, integrationID, urlID int64) error
+	SetSigningKey(ctx context.Context, id int64, key *string) error
+}
+
+// Service performs admin actions.
+type Service struct {
+	Store   Store
+	BaseURL string // e.g. https://cioloader.example.com
+}
+
+// GeneratedURL is a new webhook URL; Token and URL are shown this once.
+type GeneratedURL struct {
+	ID            int64     `json:"id"`
+	IntegrationID int64     `json:"integration_id"`
+	URL           string    `json:"url"`
+	Token         string    `json:"token"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// Detail is one integration with its URLs (no tokens) and counts.
+type Detail struct {
+	domain.Integration
+	URLs  []domain.WebhookURL     `json:"webhook_urls"`
+	Stats domain.IntegrationStats `json:"stats"`
+}
+
+// CreateIntegration validates name and creates the integration.
+func (s *Service) CreateIntegration(ctx context.Context, name string) (domain.Integration, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return domain.Integration{}, domain.Errorf(domain.ErrInvalid, `"name" is required: give the integration a name such as "Stitch Customer.io"`)
+	}
+	if !utf8.ValidString(name) {
+		return domain.Integration{}, domain.Errorf(domain.ErrInvalid, "name must be valid UTF-8")
+	}
+	return s.Store.CreateIntegration(ctx, name)
+}
+
+// Detail returns an integration with its URLs and event counts.
+func (s *Service) Detail(ctx context.Context, id int64) (Detail, error) {
+	in, err := s.Store.FindIntegrationByID(ctx, id)
+	if err != nil {
+		return Detail{}, err
+	}
+	urls, err := s.Store.ListURLs(ctx, id)
+	if err != nil {
+		return Detail{}, err
+	}
+	st, err := s.Store.IntegrationStats(ctx, in)
+	if err != nil {
+		return Detail{}, err
+	}
+	return Detail{Integration: in, URLs: urls, Stats: st}, nil
+}
+
+// GenerateURL makes a token, stores only its hash and returns the URL once.
+func (s *Service) GenerateURL(ctx context.Context, integrationID int64) (GeneratedURL, error) {
+	tok, err := token.New()
+	if err != nil {
+		return GeneratedURL{}, err
+	}
+	u, err := s.Store.CreateURL(ctx, integrationID, token.Hash(tok), token.Display(tok))
+	if err != nil {
+		return GeneratedURL{}, err
+	}
+	return GeneratedURL{
+		ID:            u.ID,
+		IntegrationID: integrationID,
+		URL:           strings.TrimRight(s.BaseURL, "/") + "/v1/webhooks/" + tok,
+		Token:         tok,
+		CreatedAt:     u.CreatedAt,
+	}, nil
+}
+
+// SetSigningKey sets the Customer.io signing key (empty is refused: use ClearSigningKey).
+func (s *Service) SetSigningKey(ctx context.Context, id int64, key string) error {
+	key = strings.TrimSpace(key)
+	if key == "" {
+		return domain.Errorf(domain.ErrInvalid, `"key" is required: paste the signing key from Customer.io's reporting webhook settings`)
+	}
+	if len(key) > 1024 {
+		return domain.Errorf(domain.ErrInvalid, "key is longer than 1024 bytes")
+	}
+	return s.Store.SetSigningKey(ctx, id, &key)
+}
+
+// ClearSigningKey removes the signing key: requests are no longer checked.
+func (s *Service) ClearSigningKey(ctx context.Context, id int64) error {
+	return s.Store.SetSigningKey(ctx, id, nil)
+}

@@ -1,0 +1,161 @@
+// Package config is cioloader's one configuration struct: every field has its
+// environment variable, default and description, read from the environment
+// and then from flags (flags win). The README's table is checked against it.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the server and the CLI can be told.
+type Config struct {
+	DatabaseURL    string        `env:"DATABASE_URL" flag:"database-url" desc:"Postgres URL; empty starts an embedded Postgres under the data directory"`
+	Addr           string        `env:"CIOLOADER_ADDR" flag:"addr" default:":8080" desc:"HTTP listen address"`
+	PublicURL      string        `env:"CIOLOADER_PUBLIC_URL" flag:"public-url" desc:"base of generated webhook URLs (default http://localhost plus the listen port)"`
+	AdminToken     string        `env:"CIOLOADER_ADMIN_TOKEN" flag:"admin-token" desc:"bearer token for the admin API and page; with the embedded database and none set, one is generated and printed once"`
+	DataDir        string        `env:"CIOLOADER_DATA_DIR" flag:"data-dir" default:".cioloader" desc:"where the embedded Postgres lives (DATA_DIR/pg)"`
+	MaxBodyBytes   int64         `env:"CIOLOADER_MAX_BODY_BYTES" flag:"max-body-bytes" default:"20971520" desc:"largest accepted request body (413 above it)"`
+	MaxEvents      int           `env:"CIOLOADER_MAX_EVENTS" flag:"max-events" default:"10000" desc:"most events in one request (400 above it)"`
+	InflightBytes  int64         `env:"CIOLOADER_MAX_INFLIGHT_BYTES" flag:"max-inflight-bytes" default:"268435456" desc:"request bytes held in memory at once by ingest (503 above it)"`
+	CommitDeadline time.Duration `env:"CIOLOADER_COMMIT_DEADLINE" flag:"commit-deadline" default:"3s" desc:"time a request may wait for its commit before it gets 503"`
+	BatchWorkers   int           `env:"CIOLOADER_BATCH_WORKERS" flag:"batch-workers" default:"4" desc:"concurrent group-commit transactions"`
+	BatchMaxEvents int           `env:"CIOLOADER_BATCH_MAX_EVENTS" flag:"batch-max-events" default:"2000" desc:"most events in one group-commit transaction"`
+	QueueLen       int           `env:"CIOLOADER_QUEUE_LEN" flag:"queue-len" default:"10000" desc:"requests waiting for a writer before new ones get 503"`
+	DBMaxConns     int           `env:"CIOLOADER_DB_MAX_CONNS" flag:"db-max-conns" default:"16" desc:"Postgres connection pool size"`
+	SigMaxAge      time.Duration `env:"CIOLOADER_SIGNATURE_MAX_AGE" flag:"signature-max-age" default:"192h" desc:"oldest accepted X-CIO-Timestamp (Customer.io retries for 7 days)"`
+	SigMaxFuture   time.Duration `env:"CIOLOADER_SIGNATURE_MAX_FUTURE" flag:"signature-max-future" default:"300s" desc:"furthest-future accepted X-CIO-Timestamp"`
+	MaxDepth       int           `env:"CIOLOADER_MAX_DEPTH" flag:"max-depth" default:"10" desc:"deepest nesting flattened into columns"`
+	MaxKeys        int           `env:"CIOLOADER_MAX_KEYS" flag:"max-keys" default:"1000" desc:"most values flattened from one event"`
+	MaxColumns     int           `env:"CIOLOADER_MAX_COLUMNS" flag:"max-columns" default:"1000" desc:"columns per table; new keys past it stay in _sdc_raw"`
+	MaxSubtables   int           `env:"CIOLOADER_MAX_SUBTABLES" flag:"max-subtables" default:"100" desc:"array subtables per schema; arrays past it stay in _sdc_raw"`
+	LogLevel       string        `env:"CIOLOADER_LOG_LEVEL" flag:"log-level" default:"info" desc:"debug, info, warn or error"`
+	LogFormat      string        `env:"CIOLOADER_LOG_FORMAT" flag:"log-format" default:"auto" desc:"json, text, or auto (text on a terminal, JSON otherwise)"`
+}
+
+// Field describes one setting, for flags, errors and the README table.
+type Field struct {
+	Env, Flag, Default, Desc string
+	value                    reflect.Value
+}
+
+// Fields lists c's settings in declaration order.
+func (c *Config) Fields() []Field {
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	out := make([]Field, t.NumField())
+	for i := range out {
+		f := t.Field(i)
+		out[i] = Field{Env: f.Tag.Get("env"), Flag: f.Tag.Get("flag"), Default: f.Tag.Get("default"), Desc: f.Tag.Get("desc"), value: v.Field(i)}
+	}
+	return out
+}
+
+// Load fills c from defaults, then the environment (getenv), then the flags
+// registered on fs and parsed from args. One clear error names the culprit.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	fields := c.Fields()
+	for _, f := range fields {
+		if err := f.set(f.Default); err != nil {
+			return nil, fmt.Errorf("default of %s: %w", f.Env, err)
+		}
+		if v := getenv(f.Env); v != "" {
+			if err := f.set(v); err != nil {
+				return nil, fmt.Errorf("%s=%q: %w", f.Env, v, err)
+			}
+		}
+		fs.Var(fieldValue{f}, f.Flag, f.Desc+" ($"+f.Env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return c, c.validate()
+}
+
+// FromEnv is Load with the process environment and no flags.
+func FromEnv() (*Config, error) {
+	return Load(flag.NewFlagSet("cioloader", flag.ContinueOnError), nil, os.Getenv)
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.MaxBodyBytes <= 0:
+		return fmt.Errorf("CIOLOADER_MAX_BODY_BYTES must be positive")
+	case c.MaxEvents <= 0:
+		return fmt.Errorf("CIOLOADER_MAX_EVENTS must be positive")
+	case c.InflightBytes < c.MaxBodyBytes:
+		return fmt.Errorf("CIOLOADER_MAX_INFLIGHT_BYTES (%d) must be at least CIOLOADER_MAX_BODY_BYTES (%d)", c.InflightBytes, c.MaxBodyBytes)
+	case c.CommitDeadline <= 0 || c.CommitDeadline > 30*time.Second:
+		return fmt.Errorf("CIOLOADER_COMMIT_DEADLINE must be between 0 and 30s (Customer.io waits 4s)")
+	case c.DBMaxConns < 2:
+		return fmt.Errorf("CIOLOADER_DB_MAX_CONNS must be at least 2")
+	case c.MaxColumns > 1500:
+		return fmt.Errorf("CIOLOADER_MAX_COLUMNS must stay below Postgres's 1,600-column limit (at most 1500)")
+	case c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://"):
+		return fmt.Errorf("CIOLOADER_PUBLIC_URL must start with http:// or https://")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("CIOLOADER_LOG_LEVEL must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "text", "auto":
+	default:
+		return fmt.Errorf("CIOLOADER_LOG_FORMAT must be json, text or auto, not %q", c.LogFormat)
+	}
+	return nil
+}
+
+// BaseURL is where generated webhook URLs point.
+func (c *Config) BaseURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	port := c.Addr[strings.LastIndex(c.Addr, ":")+1:]
+	return "http://localhost:" + port
+}
+
+func (f Field) set(s string) error {
+	switch p := f.value.Addr().Interface().(type) {
+	case *string:
+		*p = s
+	case *int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("not a whole number")
+		}
+		*p = n
+	case *int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not a whole number")
+		}
+		*p = n
+	case *time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("not a duration such as 3s or 192h")
+		}
+		*p = d
+	}
+	return nil
+}
+
+// fieldValue adapts a Field to flag.Value.
+type fieldValue struct{ f Field }
+
+func (v fieldValue) String() string {
+	if !v.f.value.IsValid() {
+		return ""
+	}
+	return fmt.Sprint(v.f.value.Interface())
+}
+
+func (v fieldValue) Set(s string) error { return v.f.set(s) }

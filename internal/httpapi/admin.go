@@ -1,0 +1,183 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cioloader/cioloader/internal/domain"
+)
+
+// requireAdmin checks the bearer token in constant time (hashes of equal
+// length, so neither content nor length leaks).
+func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.opt.AdminToken == "" {
+			return domain.Errorf(domain.ErrUnauthorized, "the admin API is disabled: set CIOLOADER_ADMIN_TOKEN")
+		}
+		got, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		want := sha256.Sum256([]byte(s.opt.AdminToken))
+		have := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="cioloader"`)
+			return domain.Errorf(domain.ErrUnauthorized, "missing or wrong admin token: send Authorization: Bearer $CIOLOADER_ADMIN_TOKEN")
+		}
+		return next(c)
+	}
+}
+
+// bind decodes a small JSON body strictly into v.
+func bind(c echo.Context, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, c.Request().Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return domain.Errorf(domain.ErrInvalid, "request body must be a JSON object: %v", err)
+	}
+	return nil
+}
+
+func pathID(c echo.Context, name string) (int64, error) {
+	id, err := strconv.ParseInt(c.Param(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, domain.Errorf(domain.ErrNotFound, "%s %q does not exist", strings.ReplaceAll(name, "_", " "), c.Param(name))
+	}
+	return id, nil
+}
+
+func (s *Server) createIntegration(c echo.Context) error {
+	var body struct {
+		Name string `json:"name"`
+	}
+	if err := bind(c, &body); err != nil {
+		return err
+	}
+	in, err := s.admin.CreateIntegration(c.Request().Context(), body.Name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, in)
+}
+
+func (s *Server) listIntegrations(c echo.Context) error {
+	list, err := s.admin.Store.ListIntegrations(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []domain.Integration{}
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (s *Server) getIntegration(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	d, err := s.admin.Detail(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if d.URLs == nil {
+		d.URLs = []domain.WebhookURL{}
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+func (s *Server) deleteIntegration(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.admin.Store.DisableIntegration(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) generateURL(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	u, err := s.admin.GenerateURL(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, u)
+}
+
+func (s *Server) listURLs(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	list, err := s.admin.Store.ListURLs(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []domain.WebhookURL{}
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (s *Server) revokeURL(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	urlID, err := pathID(c, "url_id")
+	if err != nil {
+		return err
+	}
+	if err := s.admin.Store.RevokeURL(c.Request().Context(), id, urlID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) setSigningKey(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Key string `json:"key"`
+	}
+	if err := bind(c, &body); err != nil {
+		return err
+	}
+	if err := s.admin.SetSigningKey(c.Request().Context(), id, body.Key); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) clearSigningKey(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.admin.ClearSigningKey(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if err := s.ready.Ready(c.Request().Context()); err != nil {
+		return domain.Errorf(domain.ErrUnavailable, "not ready: %v", err)
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}

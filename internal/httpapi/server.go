@@ -1,0 +1,236 @@
+// Package httpapi is the HTTP face of cioloader and the only package that
+// imports echo: ingest, the admin API and page, health and metrics. Handlers
+// return errors; HTTPErrorHandler maps them to status codes in one place.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cioloader/cioloader/internal/admin"
+	"github.com/cioloader/cioloader/internal/domain"
+	"github.com/cioloader/cioloader/internal/ingest"
+	"github.com/cioloader/cioloader/internal/metrics"
+	"github.com/cioloader/cioloader/internal/postgres"
+	"github.com/cioloader/cioloader/internal/signature"
+	"github.com/cioloader/cioloader/internal/stitch"
+)
+
+// TokenStore finds what a webhook token opens.
+type TokenStore interface {
+	FindTarget(ctx context.Context, tokenHash []byte) (postgres.Target, error)
+}
+
+// Readiness reports whether the database is usable.
+type Readiness interface {
+	Ready(ctx context.Context) error
+}
+
+// Submitter commits a prepared request (ingest.Batcher).
+type Submitter interface {
+	Submit(ctx context.Context, r *ingest.Request) error
+}
+
+// Options configures the server.
+type Options struct {
+	AdminToken    string
+	MaxBodyBytes  int64
+	MaxEvents     int
+	InflightBytes int64
+	SigWindow     signature.Window
+	Limits        stitch.Limits
+}
+
+// Server is cioloader's HTTP server.
+type Server struct {
+	e       *echo.Echo
+	opt     Options
+	tokens  TokenStore
+	ready   Readiness
+	submit  Submitter
+	admin   *admin.Service
+	log     *slog.Logger
+	m       *metrics.Metrics
+	seq     *ingest.Sequencer
+	now     func() time.Time
+	inflight atomic.Int64
+}
+
+// New builds the server and its routes.
+func New(opt Options, tokens TokenStore, ready Readiness, submit Submitter, adm *admin.Service, log *slog.Logger, m *metrics.Metrics) *Server {
+	s := &Server{opt: opt, tokens: tokens, ready: ready, submit: submit, admin: adm, log: log, m: m,
+		seq: ingest.NewSequencer(nil), now: time.Now}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.requestID, s.observe)
+	s.e = e
+	s.routes()
+	return s
+}
+
+// Handler is the server as an http.Handler (for tests and custom listeners).
+func (s *Server) Handler() http.Handler { return s.e }
+
+// HTTPServer returns a net/http server with timeouts, so a slow client cannot
+// pin a connection: headers within 5 s, the whole body within 30 s.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.e,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      35 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (s *Server) routes() {
+	e := s.e
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(s.m.Handler()))
+
+	for _, p := range []string{"/v1/webhooks/:token", "/v1/webhook"} {
+		e.POST(p, s.ingest)
+		e.Match([]string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodHead, http.MethodOptions}, p, methodNotAllowed)
+	}
+
+	a := e.Group("/v1/integrations", s.requireAdmin)
+	a.POST("", s.createIntegration)
+	a.GET("", s.listIntegrations)
+	a.GET("/:id", s.getIntegration)
+	a.DELETE("/:id", s.deleteIntegration)
+	a.POST("/:id/webhook-urls", s.generateURL)
+	a.GET("/:id/webhook-urls", s.listURLs)
+	a.DELETE("/:id/webhook-urls/:url_id", s.revokeURL)
+	a.PUT("/:id/signing-key", s.setSigningKey)
+	a.DELETE("/:id/signing-key", s.clearSigningKey)
+
+	s.adminPage()
+}
+
+func methodNotAllowed(c echo.Context) error {
+	c.Response().Header().Set("Allow", http.MethodPost)
+	return echo.NewHTTPError(http.StatusMethodNotAllowed, "only POST is accepted on an ingest URL")
+}
+
+const requestIDKey = "request_id"
+
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		c.Set(requestIDKey, id)
+		c.Response().Header().Set("X-Request-Id", id)
+		return next(c)
+	}
+}
+
+// observe counts and times requests by route template (never by token) and
+// logs one line per request at debug.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Response().Status
+		s.m.Requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+		s.m.RequestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		s.log.Debug("request", "method", c.Request().Method, "route", route, "status", status,
+			"duration", time.Since(start), "request_id", c.Get(requestIDKey))
+		return nil
+	}
+}
+
+// handleError is the one place errors become status codes. Ingest never
+// answers 500 (Customer.io delays a 500 by an hour): anything unknown there is
+// a 503 with Retry-After.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, msg := s.classify(err, c)
+	if status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", "1")
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, map[string]string{"error": msg})
+}
+
+func (s *Server) classify(err error, c echo.Context) (int, string) {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		msg, ok := he.Message.(string)
+		if !ok {
+			msg = http.StatusText(he.Code)
+		}
+		if he.Code == http.StatusNotFound && msg == "Not Found" {
+			msg = "no such route: " + c.Request().Method + " " + c.Request().URL.Path
+		}
+		return he.Code, msg
+	}
+	var de *domain.Error
+	msg := "internal error (request id " + requestIDOf(c) + ")"
+	if errors.As(err, &de) {
+		msg = de.Message
+	}
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return http.StatusNotFound, msgOr(msg, de, "not found")
+	case errors.Is(err, domain.ErrInvalid):
+		return http.StatusBadRequest, msgOr(msg, de, "bad request")
+	case errors.Is(err, domain.ErrConflict):
+		return http.StatusConflict, msgOr(msg, de, "conflict")
+	case errors.Is(err, domain.ErrUnauthorized):
+		return http.StatusUnauthorized, msgOr(msg, de, "unauthorized")
+	case errors.Is(err, domain.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, msgOr(msg, de, "request body too large")
+	case errors.Is(err, domain.ErrUnavailable):
+		s.log.Warn("unavailable", "route", c.Path(), "err", err, "request_id", requestIDOf(c))
+		return http.StatusServiceUnavailable, msgOr(msg, de, "temporarily unavailable; retry shortly")
+	}
+	s.log.Error("unexpected error", "route", c.Path(), "err", err, "request_id", requestIDOf(c))
+	if isIngest(c) {
+		return http.StatusServiceUnavailable, "temporarily unable to store events; retry shortly (request id " + requestIDOf(c) + ")"
+	}
+	return http.StatusInternalServerError, msg
+}
+
+func msgOr(msg string, de *domain.Error, fallback string) string {
+	if de == nil {
+		return fallback
+	}
+	return msg
+}
+
+func requestIDOf(c echo.Context) string {
+	id, _ := c.Get(requestIDKey).(string)
+	return id
+}
+
+func isIngest(c echo.Context) bool {
+	p := c.Path()
+	return p == "/v1/webhooks/:token" || p == "/v1/webhook"
+}

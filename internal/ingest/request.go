@@ -1,0 +1,87 @@
+// Package ingest turns decoded webhook bodies into write requests and commits
+// them in groups: concurrent requests share one transaction, each answered when
+// that transaction has committed, and a lone request is written at once.
+package ingest
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/cioloader/cioloader/internal/rudder"
+	"github.com/cioloader/cioloader/internal/stitch"
+	"github.com/cioloader/cioloader/internal/webhook"
+)
+
+// Event is one accepted event, flattened and transformed, ready to write.
+type Event struct {
+	ID     string
+	Seq    int64  // _sdc_sequence
+	Raw    []byte // _sdc_raw
+	Flat   stitch.Result
+	Rudder *rudder.Event
+}
+
+// Request is everything one HTTP request asks to be written, as one atomic unit.
+type Request struct {
+	Schema     string
+	ReceivedAt time.Time
+	Events     []Event
+	Rejected   []webhook.Rejection
+	Replaced   int // characters replaced by U+FFFD while decoding
+	deadline   time.Time
+	done       chan error
+}
+
+// Sequencer hands out _sdc_sequence values: receipt time in Unix nanoseconds,
+// strictly increasing within the process so array order and arrival order hold
+// even when the clock stalls or steps back.
+type Sequencer struct {
+	last atomic.Int64
+	now  func() time.Time
+}
+
+// NewSequencer returns a sequencer reading now (time.Now when nil).
+func NewSequencer(now func() time.Time) *Sequencer {
+	if now == nil {
+		now = time.Now
+	}
+	return &Sequencer{now: now}
+}
+
+// Next reserves n consecutive values and returns the first.
+func (s *Sequencer) Next(n int) int64 {
+	for {
+		last := s.last.Load()
+		first := s.now().UnixNano()
+		if first <= last {
+			first = last + 1
+		}
+		if s.last.CompareAndSwap(last, first+int64(n)-1) {
+			return first
+		}
+	}
+}
+
+// Prepare flattens and transforms a decoded body for schema. It is pure CPU
+// work and runs on the request's goroutine, outside the writer's critical path.
+func Prepare(schema string, receivedAt time.Time, b webhook.Batch, seq *Sequencer, lim stitch.Limits) *Request {
+	r := &Request{
+		Schema:     schema,
+		ReceivedAt: receivedAt,
+		Events:     make([]Event, len(b.Events)),
+		Rejected:   b.Rejected,
+		Replaced:   b.Replaced,
+	}
+	first := seq.Next(max(len(b.Events), 1))
+	opt := rudder.Options{Namespace: schema, ReceivedAt: receivedAt}
+	for i, e := range b.Events {
+		r.Events[i] = Event{
+			ID:     e.ID,
+			Seq:    first + int64(i),
+			Raw:    e.Raw,
+			Flat:   stitch.Flatten(e.Body, lim),
+			Rudder: rudder.Transform(e.Body, opt),
+		}
+	}
+	return r
+}

@@ -1,0 +1,96 @@
+// Package metrics holds cioloader's Prometheus collectors, one registry per
+// process (no package-level state), handed to the parts that count things.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the series /metrics exposes. A nil *Metrics counts nothing.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	Requests         *prometheus.CounterVec   // route, status
+	RequestDuration  *prometheus.HistogramVec // route
+	EventsAccepted   *prometheus.CounterVec   // integration
+	EventsRejected   *prometheus.CounterVec   // integration
+	Unmapped         *prometheus.CounterVec   // integration: values kept only in _sdc_raw
+	BatchEvents      prometheus.Histogram
+	BatchRequests    prometheus.Histogram
+	CommitSeconds    prometheus.Histogram
+	QueueDepth       prometheus.Gauge
+	InflightBytes    prometheus.Gauge
+	SchemaChanges    *prometheus.CounterVec // integration, kind (column, table)
+	Replaced         prometheus.Counter
+	SignatureFailure *prometheus.CounterVec // reason
+	SignatureAge     prometheus.Histogram
+	WriteFailures    *prometheus.CounterVec // kind
+}
+
+// New creates the collectors on a fresh registry, with Go and process metrics.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := factory{reg}
+	return &Metrics{
+		reg:              reg,
+		Requests:         f.counterVec("http_requests_total", "HTTP requests by route and status.", "route", "status"),
+		RequestDuration:  f.histVec("http_request_duration_seconds", "HTTP request duration by route.", prometheus.ExponentialBuckets(0.0005, 2, 14), "route"),
+		EventsAccepted:   f.counterVec("events_accepted_total", "Events committed, by integration schema.", "integration"),
+		EventsRejected:   f.counterVec("events_rejected_total", "Objects written to _sdc_rejected instead of data, by integration schema.", "integration"),
+		Unmapped:         f.counterVec("values_unmapped_total", "Values kept only in _sdc_raw (bad name, bound, cap), by integration schema.", "integration"),
+		BatchEvents:      f.hist("batch_events", "Events per committed group-commit batch.", prometheus.ExponentialBuckets(1, 2, 15)),
+		BatchRequests:    f.hist("batch_requests", "Requests per committed group-commit batch.", prometheus.ExponentialBuckets(1, 2, 10)),
+		CommitSeconds:    f.hist("commit_seconds", "Time to write and commit one batch.", prometheus.ExponentialBuckets(0.0002, 2, 16)),
+		QueueDepth:       f.gauge("queue_depth", "Requests waiting for a writer."),
+		InflightBytes:    f.gauge("inflight_bytes", "Request body bytes held in memory by ingest."),
+		SchemaChanges:    f.counterVec("schema_changes_total", "Columns and tables added, by integration schema and kind.", "integration", "kind"),
+		Replaced:         f.counter("text_replacements_total", "Characters replaced by U+FFFD (NUL, invalid UTF-8, lone surrogates)."),
+		SignatureFailure: f.counterVec("signature_failures_total", "Requests refused for a missing or wrong Customer.io signature, by reason.", "reason"),
+		SignatureAge:     f.hist("signature_age_seconds", "Age of accepted signed requests (X-CIO-Timestamp to arrival).", []float64{1, 5, 30, 60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400}),
+		WriteFailures:    f.counterVec("write_failures_total", "Batches that failed to commit, by kind (unavailable, timeout, data).", "kind"),
+	}
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+type factory struct{ reg *prometheus.Registry }
+
+const namespace = "cioloader"
+
+func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help})
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help})
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f factory) hist(name, help string, buckets []float64) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets})
+	f.reg.MustRegister(h)
+	return h
+}
+
+func (f factory) histVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets}, labels)
+	f.reg.MustRegister(h)
+	return h
+}

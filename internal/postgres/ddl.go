@@ -1,0 +1,66 @@
+package postgres
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ident quotes one or more identifier parts: ident("s", "data") = "s"."data".
+func ident(parts ...string) string { return pgx.Identifier(parts).Sanitize() }
+
+// integrationDDL creates (idempotently) everything an integration's schema
+// holds: the Stitch table, the rejection table, the RudderStack table and the
+// analyst views. It runs at creation and, as a migration step, at every start
+// for integrations that already exist, so an upgrade adds what is new.
+func integrationDDL(schema string) []string {
+	s := func(table string) string { return ident(schema, table) }
+	stmts := []string{
+		`CREATE SCHEMA IF NOT EXISTS ` + ident(schema),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+			event_id           text NOT NULL CONSTRAINT data_pkey PRIMARY KEY,
+			_sdc_received_at   timestamptz,
+			_sdc_batched_at    timestamptz,
+			_sdc_sequence      bigint NOT NULL,
+			_sdc_table_version bigint,
+			_sdc_raw           jsonb
+		)`, s("data")),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+			_sdc_rejected_at timestamptz,
+			table_name       text,
+			reason           text,
+			record           text
+		)`, s("_sdc_rejected")),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+			event_id           text NOT NULL CONSTRAINT rudder_events_pkey PRIMARY KEY,
+			message_id         uuid,
+			type               text,
+			event              text,
+			user_id            text,
+			anonymous_id       text,
+			original_timestamp timestamptz,
+			sent_at            timestamptz,
+			received_at        timestamptz,
+			object_type        text,
+			metric             text,
+			properties         jsonb,
+			context            jsonb,
+			payload            jsonb,
+			_sdc_sequence      bigint NOT NULL
+		)`, s("rudder_events")),
+	}
+	return append(stmts, viewDDL(schema)...)
+}
+
+// subtableDDL creates an array subtable with its Stitch keys.
+func subtableDDL(schema, table string, depth int) string {
+	cols := []string{"_sdc_source_key_event_id text NOT NULL"}
+	keys := []string{"_sdc_source_key_event_id"}
+	for i := range depth {
+		cols = append(cols, fmt.Sprintf("_sdc_level_%d_id bigint NOT NULL", i))
+		keys = append(keys, fmt.Sprintf("_sdc_level_%d_id", i))
+	}
+	cols = append(cols, "_sdc_sequence bigint NOT NULL", "PRIMARY KEY ("+strings.Join(keys, ", ")+")")
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (\n\t%s\n)", ident(schema, table), strings.Join(cols, ",\n\t"))
+}

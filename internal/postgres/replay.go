@@ -1,0 +1,100 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cioloader/cioloader/internal/ingest"
+	"github.com/cioloader/cioloader/internal/rudder"
+)
+
+// ReplayStats summarises a replay.
+type ReplayStats struct {
+	Rows    int64 // rows of data read
+	Written int64 // rudder_events rows written
+	Skipped int64 // rows whose raw copy could not be decoded (left untouched)
+}
+
+// CountEvents returns the number of rows in schema.data.
+func (s *Store) CountEvents(ctx context.Context, schema string) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+ident(schema, "data")).Scan(&n)
+	return n, translate(err)
+}
+
+// Replay rebuilds schema.rudder_events from data._sdc_raw in batches of size
+// rows (keyset order on event_id), each batch in its own transaction, calling
+// progress after each. It is safe while ingest continues: rows are written
+// with data's own sequence under "<=", so a newer copy committed meanwhile
+// (higher sequence) is never overwritten.
+func (s *Store) Replay(ctx context.Context, schema string, size int, progress func(rows int64)) (ReplayStats, error) {
+	var st ReplayStats
+	after := ""
+	for {
+		evs, received, last, skipped, err := s.replayPage(ctx, schema, after, size)
+		if err != nil {
+			return st, fmt.Errorf("replay %s: %w", schema, translate(err))
+		}
+		n := int64(len(evs)) + skipped
+		if n == 0 {
+			return st, nil
+		}
+		if len(evs) > 0 {
+			q, args := rudderUpsertSQL(schema, evs, func(e *ingest.Event) time.Time { return received[e] }, "<=")
+			tag, err := s.pool.Exec(ctx, q, args...)
+			if err != nil {
+				return st, fmt.Errorf("replay %s: %w", schema, translate(err))
+			}
+			st.Written += tag.RowsAffected()
+		}
+		st.Rows += n
+		st.Skipped += skipped
+		after = last
+		if progress != nil {
+			progress(n)
+		}
+	}
+}
+
+func (s *Store) replayPage(ctx context.Context, schema, after string, size int) ([]*ingest.Event, map[*ingest.Event]time.Time, string, int64, error) {
+	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT event_id, _sdc_sequence, coalesce(_sdc_received_at, _sdc_batched_at, now()), _sdc_raw::text
+		FROM %s WHERE event_id > $1 ORDER BY event_id LIMIT $2`, ident(schema, "data")), after, size)
+	if err != nil {
+		return nil, nil, "", 0, err
+	}
+	var evs []*ingest.Event
+	received := map[*ingest.Event]time.Time{}
+	var last string
+	var skipped int64
+	var id, raw string
+	var seq int64
+	var recv time.Time
+	_, err = pgx.ForEachRow(rows, []any{&id, &seq, &recv, &raw}, func() error {
+		last = id
+		obj, ok := decodeObject(raw)
+		if !ok {
+			skipped++
+			return nil
+		}
+		e := &ingest.Event{ID: id, Seq: seq, Rudder: rudder.Transform(obj, rudder.Options{Namespace: schema, ReceivedAt: recv.UTC()})}
+		evs = append(evs, e)
+		received[e] = recv.UTC()
+		return nil
+	})
+	return evs, received, last, skipped, err
+}
+
+func decodeObject(raw string) (map[string]any, bool) {
+	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		return nil, false
+	}
+	return obj, true
+}

@@ -1,0 +1,188 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cioloader/cioloader/internal/domain"
+)
+
+// Target is what a valid token opens: one URL of one enabled integration.
+type Target struct {
+	URLID         int64
+	IntegrationID int64
+	Schema        string
+	SigningKey    []byte // nil when the integration has none
+}
+
+// tokenCache trusts a look-up for ttl; revocations clear it at once (locally,
+// and on other replicas through NOTIFY), so ttl is only the fallback bound.
+type tokenCache struct {
+	ttl time.Duration
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]cachedTarget
+	used    map[int64]time.Time // URL id → last use, flushed to last_used_at
+}
+
+type cachedTarget struct {
+	t  Target
+	at time.Time
+}
+
+func newTokenCache(ttl time.Duration, now func() time.Time) *tokenCache {
+	return &tokenCache{ttl: ttl, now: now, entries: map[string]cachedTarget{}, used: map[int64]time.Time{}}
+}
+
+func (c *tokenCache) get(hash []byte) (Target, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[string(hash)]
+	if !ok || c.now().Sub(e.at) > c.ttl {
+		return Target{}, false
+	}
+	return e.t, true
+}
+
+func (c *tokenCache) put(hash []byte, t Target) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) > 10000 {
+		clear(c.entries)
+	}
+	c.entries[string(hash)] = cachedTarget{t: t, at: c.now()}
+}
+
+func (c *tokenCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.entries)
+}
+
+func (c *tokenCache) markUsed(urlID int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.used[urlID] = c.now()
+}
+
+func (c *tokenCache) takeUsed() map[int64]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.used
+	c.used = map[int64]time.Time{}
+	return u
+}
+
+// FindTarget looks a token up by its hash. Unknown, revoked and disabled all
+// give the same ErrNotFound, so the answer is no oracle.
+func (s *Store) FindTarget(ctx context.Context, hash []byte) (Target, error) {
+	if t, ok := s.tokens.get(hash); ok {
+		s.tokens.markUsed(t.URLID)
+		return t, nil
+	}
+	var t Target
+	var key *string
+	err := s.pool.QueryRow(ctx, `SELECT u.id, i.id, i.schema_name, i.signing_key
+		FROM cioloader.webhook_urls u JOIN cioloader.integrations i ON i.id = u.integration_id
+		WHERE u.token_hash = $1 AND u.revoked_at IS NULL AND i.disabled_at IS NULL`, hash).
+		Scan(&t.URLID, &t.IntegrationID, &t.Schema, &key)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, errUnknownToken
+	}
+	if err != nil {
+		return t, fmt.Errorf("token look-up: %w", translate(err))
+	}
+	if key != nil {
+		t.SigningKey = []byte(*key)
+	}
+	s.tokens.put(hash, t)
+	s.tokens.markUsed(t.URLID)
+	return t, nil
+}
+
+var errUnknownToken = domain.Errorf(domain.ErrNotFound, "unknown or revoked webhook URL")
+
+// Run keeps the token cache honest until ctx ends: it LISTENs for revocations
+// (reconnecting after failures) and writes last_used_at every few seconds.
+func (s *Store) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.listen(ctx) })
+	wg.Go(func() { s.flushUsedLoop(ctx) })
+	wg.Wait()
+	return nil
+}
+
+func (s *Store) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("revocation listener lost its connection; token look-ups fall back to the TTL", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *Store) listenOnce(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+revokedChannel); err != nil {
+		return err
+	}
+	// Anything revoked while we were not listening is forgotten now.
+	s.tokens.clear()
+	for {
+		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+			// The connection may be mid-wait; never hand it back to the pool.
+			_ = conn.Conn().Close(context.Background())
+			return err
+		}
+		s.tokens.clear()
+	}
+}
+
+func (s *Store) flushUsedLoop(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			s.flushUsed(fctx)
+			cancel()
+			return
+		case <-tick.C:
+			s.flushUsed(ctx)
+		}
+	}
+}
+
+func (s *Store) flushUsed(ctx context.Context) {
+	used := s.tokens.takeUsed()
+	if len(used) == 0 {
+		return
+	}
+	ids := make([]int64, 0, len(used))
+	ats := make([]time.Time, 0, len(used))
+	for id, at := range used {
+		ids = append(ids, id)
+		ats = append(ats, at)
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE cioloader.webhook_urls u SET last_used_at = greatest(u.last_used_at, x.at)
+		FROM unnest($1::bigint[], $2::timestamptz[]) AS x(id, at) WHERE u.id = x.id`, ids, ats)
+	if err != nil {
+		s.log.Warn("could not record webhook URL use", "err", err)
+	}
+}

@@ -1,0 +1,112 @@
+package postgres
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/cioloader/cioloader/internal/stitch"
+)
+
+// column is one array parameter of an INSERT … SELECT FROM unnest(…): a whole
+// batch's values for one column in a single bind parameter, so the statement
+// text depends only on the table's shape and is prepared once per connection.
+type column struct {
+	name string // quoted target column
+	cast string // array type of the parameter
+	conv string // conversion applied in the select list ("" or "::jsonb" …)
+	vals any    // []pgtype.Text, []pgtype.Int8, []pgtype.Float8, []pgtype.Bool, []pgtype.Timestamptz
+}
+
+// userColumn makes the array for a Stitch-typed column with n rows.
+func userColumn(name string, t stitch.ColType, n int) *column {
+	c := &column{name: ident(name)}
+	switch t {
+	case stitch.BigInt:
+		c.cast, c.vals = "bigint[]", make([]pgtype.Int8, n)
+	case stitch.Double:
+		c.cast, c.vals = "float8[]", make([]pgtype.Float8, n)
+	case stitch.Boolean:
+		c.cast, c.vals = "boolean[]", make([]pgtype.Bool, n)
+	case stitch.Numeric:
+		c.cast, c.conv, c.vals = "text[]", "::numeric", make([]pgtype.Text, n)
+	default:
+		c.cast, c.vals = "text[]", make([]pgtype.Text, n)
+	}
+	return c
+}
+
+func textColumn(name string, n int) *column {
+	return &column{name: ident(name), cast: "text[]", vals: make([]pgtype.Text, n)}
+}
+
+func int8Column(name string, n int) *column {
+	return &column{name: ident(name), cast: "bigint[]", vals: make([]pgtype.Int8, n)}
+}
+
+func timeColumn(name string, n int) *column {
+	return &column{name: ident(name), cast: "timestamptz[]", vals: make([]pgtype.Timestamptz, n)}
+}
+
+// set stores v (a stitch Field value or a plain Go value) at row i.
+func (c *column) set(i int, v any) {
+	switch vals := c.vals.(type) {
+	case []pgtype.Text:
+		switch s := v.(type) {
+		case string:
+			vals[i] = pgtype.Text{String: s, Valid: true}
+		case []byte:
+			vals[i] = pgtype.Text{String: string(s), Valid: s != nil}
+		}
+	case []pgtype.Int8:
+		if n, ok := v.(int64); ok {
+			vals[i] = pgtype.Int8{Int64: n, Valid: true}
+		}
+	case []pgtype.Float8:
+		if f, ok := v.(float64); ok {
+			vals[i] = pgtype.Float8{Float64: f, Valid: true}
+		}
+	case []pgtype.Bool:
+		if b, ok := v.(bool); ok {
+			vals[i] = pgtype.Bool{Bool: b, Valid: true}
+		}
+	case []pgtype.Timestamptz:
+		if t, ok := v.(time.Time); ok {
+			vals[i] = pgtype.Timestamptz{Time: t, Valid: true}
+		}
+	}
+}
+
+// insertSQL renders INSERT INTO target (cols) SELECT … FROM unnest($1…) with
+// extra (name, expression) pairs for constants, and returns the arguments.
+// The caller appends ON CONFLICT / RETURNING.
+func insertSQL(target string, cols []*column, extra [][2]string, firstParam int) (string, []any) {
+	var names, params, aliases, selects []string
+	args := make([]any, 0, len(cols))
+	for i, c := range cols {
+		alias := fmt.Sprintf("c%d", i)
+		names = append(names, c.name)
+		params = append(params, fmt.Sprintf("$%d::%s", firstParam+i, c.cast))
+		aliases = append(aliases, alias)
+		selects = append(selects, "u."+alias+c.conv)
+		args = append(args, c.vals)
+	}
+	for _, e := range extra {
+		names = append(names, e[0])
+		selects = append(selects, e[1])
+	}
+	q := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM unnest(%s) AS u(%s)",
+		target, strings.Join(names, ", "), strings.Join(selects, ", "), strings.Join(params, ", "), strings.Join(aliases, ", "))
+	return q, args
+}
+
+// setAll renders "a = EXCLUDED.a, …" for every named column.
+func setAll(names []string) string {
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + " = EXCLUDED." + n
+	}
+	return strings.Join(parts, ", ")
+}

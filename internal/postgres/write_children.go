@@ -1,0 +1,130 @@
+package postgres
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/cioloader/cioloader/internal/ingest"
+	"github.com/cioloader/cioloader/internal/stitch"
+)
+
+type queued struct {
+	sql  string
+	args []any
+}
+
+type childRow struct {
+	e   *ingest.Event
+	row *stitch.Row
+}
+
+// childInserts builds one INSERT per subtable for the written events, and
+// records every value that could not be mapped (Flatten's problems, and fields
+// or tables past the caps) as a problem row.
+func (w *schemaWrite) childInserts(written map[string]bool) []queued {
+	byTable := map[string][]childRow{}
+	for _, e := range w.g.events {
+		if !written[e.ID] {
+			continue
+		}
+		for _, p := range e.Flat.Problems {
+			w.problem(e, p.Table, p.Reason)
+		}
+		w.capProblems(e, e.Flat.Tables[0].Rows[0], w.tables["data"], "data")
+		for ti := 1; ti < len(e.Flat.Tables); ti++ {
+			t := &e.Flat.Tables[ti]
+			if w.tables[t.Name] == nil {
+				w.problem(e, t.Name, fmt.Sprintf("Schema %s has reached its limit of array subtables; %s kept in _sdc_raw only", w.schema, t.Name))
+				continue
+			}
+			for ri := range t.Rows {
+				byTable[t.Name] = append(byTable[t.Name], childRow{e: e, row: &t.Rows[ri]})
+			}
+		}
+	}
+	out := make([]queued, 0, len(byTable))
+	for _, name := range slices.Sorted(maps.Keys(byTable)) {
+		out = append(out, w.childInsert(name, byTable[name]))
+	}
+	return out
+}
+
+func (w *schemaWrite) childInsert(name string, rows []childRow) queued {
+	ts := w.tables[name]
+	n := len(rows)
+	key, seq := textColumn("_sdc_source_key_event_id", n), int8Column("_sdc_sequence", n)
+	cols := []*column{key}
+	levels := make([]*column, ts.depth)
+	for l := range levels {
+		levels[l] = int8Column(fmt.Sprintf("_sdc_level_%d_id", l), n)
+		cols = append(cols, levels[l])
+	}
+	cols = append(cols, seq)
+	byName := make(map[string]*column, len(ts.order))
+	for _, c := range ts.order {
+		byName[c] = userColumn(c, ts.cols[c], n)
+		cols = append(cols, byName[c])
+	}
+	for i, r := range rows {
+		key.set(i, r.e.ID)
+		seq.set(i, r.e.Seq)
+		for l, lv := range r.row.Levels {
+			if l < len(levels) {
+				levels[l].set(i, lv)
+			}
+		}
+		for _, f := range r.row.Fields {
+			if col, isNew := stitch.Resolve(ts.cols, f.Name, f.Type); !isNew {
+				byName[col].set(i, f.Value)
+			} else {
+				w.problem(r.e, name, capReason(name, f.Name))
+			}
+		}
+	}
+	q, args := insertSQL(ident(w.schema, name), cols, nil, 1)
+	return queued{sql: q + " ON CONFLICT DO NOTHING", args: args}
+}
+
+// capProblems records data-table fields that found no column (column cap).
+func (w *schemaWrite) capProblems(e *ingest.Event, row stitch.Row, ts *tableState, table string) {
+	for _, f := range row.Fields {
+		if _, isNew := stitch.Resolve(ts.cols, f.Name, f.Type); isNew {
+			w.problem(e, table, capReason(table, f.Name))
+		}
+	}
+}
+
+func capReason(table, col string) string {
+	return fmt.Sprintf("Table %s has reached its column limit; %s kept in _sdc_raw only", table, col)
+}
+
+func (w *schemaWrite) problem(e *ingest.Event, table, reason string) {
+	w.unmapped++
+	w.problems = append(w.problems, rejectedRow{table: table, reason: reason, record: truncateRecord(e.Raw)})
+}
+
+// maxRecord bounds the copy of an event kept with each problem row.
+const maxRecord = 64 << 10
+
+func truncateRecord(raw []byte) string {
+	if len(raw) <= maxRecord {
+		return string(raw)
+	}
+	cut := maxRecord
+	for cut > 0 && raw[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return string(raw[:cut])
+}
+
+// count updates the metrics once the transaction has committed.
+func (w *schemaWrite) count(s *Store) {
+	if s.m == nil {
+		return
+	}
+	s.m.EventsAccepted.WithLabelValues(w.schema).Add(float64(w.g.accepted))
+	s.m.EventsRejected.WithLabelValues(w.schema).Add(float64(len(w.g.rejected)))
+	s.m.Unmapped.WithLabelValues(w.schema).Add(float64(w.unmapped))
+	s.m.Replaced.Add(float64(w.g.replaced))
+}

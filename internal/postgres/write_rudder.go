@@ -1,0 +1,68 @@
+package postgres
+
+import (
+	"time"
+
+	"github.com/cioloader/cioloader/internal/ingest"
+)
+
+// rudderUpsert writes the RudderStack copies with the same sequence guard as data.
+func (w *schemaWrite) rudderUpsert() (string, []any) {
+	return rudderUpsertSQL(w.schema, w.g.events, func(e *ingest.Event) time.Time { return w.g.received[e] }, "<")
+}
+
+// rudderUpsertSQL builds the rudder_events upsert. guard is "<" for ingest (an
+// older copy never overwrites a newer one) and "<=" for replay (the same
+// sequence is rewritten with the current mapping).
+func rudderUpsertSQL(schema string, evs []*ingest.Event, received func(*ingest.Event) time.Time, guard string) (string, []any) {
+	n := len(evs)
+	cols := []*column{
+		textColumn("event_id", n), textColumn("message_id", n), textColumn("type", n), textColumn("event", n),
+		textColumn("user_id", n), textColumn("anonymous_id", n), timeColumn("original_timestamp", n),
+		timeColumn("sent_at", n), timeColumn("received_at", n), textColumn("object_type", n), textColumn("metric", n),
+		textColumn("properties", n), textColumn("context", n), textColumn("payload", n), int8Column("_sdc_sequence", n),
+	}
+	cols[1].conv = "::uuid"
+	for _, c := range cols[11:14] {
+		c.conv = "::jsonb"
+	}
+	for i, e := range evs {
+		r := e.Rudder
+		cols[0].set(i, e.ID)
+		cols[1].set(i, r.MessageID())
+		cols[2].set(i, r.Type())
+		cols[3].set(i, r.Name())
+		setOpt(cols[4], i, r.UserID)
+		setOpt(cols[5], i, r.AnonymousID)
+		setOptTime(cols[6], i, r.OriginalTimestamp)
+		setOptTime(cols[7], i, r.SentAt)
+		cols[8].set(i, received(e))
+		setOpt(cols[9], i, r.ObjectType)
+		setOpt(cols[10], i, r.Metric)
+		cols[11].set(i, r.PropertiesJSON())
+		cols[12].set(i, r.ContextJSON())
+		payload, _ := r.MarshalJSON()
+		cols[13].set(i, payload)
+		cols[14].set(i, e.Seq)
+	}
+	q, args := insertSQL(ident(schema, "rudder_events"), cols, nil, 1)
+	names := make([]string, 0, len(cols)-1)
+	for _, c := range cols[1:] {
+		names = append(names, c.name)
+	}
+	q += " ON CONFLICT (event_id) DO UPDATE SET " + setAll(names) +
+		" WHERE t._sdc_sequence " + guard + " EXCLUDED._sdc_sequence"
+	return q, args
+}
+
+func setOpt(c *column, i int, get func() (string, bool)) {
+	if v, ok := get(); ok {
+		c.set(i, v)
+	}
+}
+
+func setOptTime[T any](c *column, i int, get func() (T, bool)) {
+	if v, ok := get(); ok {
+		c.set(i, any(v))
+	}
+}

@@ -1,0 +1,163 @@
+package rudder
+
+import (
+	"bytes"
+	"time"
+)
+
+// isoMillis is how RudderStack prints instants: UTC with milliseconds
+// (JavaScript's toISOString, and rudder-server's receivedAt).
+const isoMillis = "2006-01-02T15:04:05.000Z"
+
+// integrationName names the source in context.integration and integrations.
+const integrationName = "Customer.io"
+
+// Event is one RudderStack track event. Build it with Transform; the zero value is not
+// useful. It holds its own copies of the values taken from the object.
+type Event struct {
+	w          wire
+	objectType any
+	metric     any
+	timestamp  time.Time
+	hasTime    bool
+}
+
+// wire is the event as JSON, in the transformer's key order, then the keys
+// rudder-server's gateway would add. Interface fields are omitted only when nil: a
+// JSON null is never mapped, while "" and false are kept.
+type wire struct {
+	Context           eventContext `json:"context"`
+	Integrations      integrations `json:"integrations"`
+	Type              string       `json:"type"`
+	Event             string       `json:"event"`
+	Properties        object       `json:"properties,omitempty"`
+	UserID            any          `json:"userId,omitempty"`
+	OriginalTimestamp string       `json:"originalTimestamp,omitempty"`
+	SentAt            string       `json:"sentAt,omitempty"`
+	AnonymousID       any          `json:"anonymousId,omitempty"`
+	MessageID         string       `json:"messageId"`
+	ReceivedAt        string       `json:"receivedAt,omitempty"`
+}
+
+type eventContext struct {
+	Library     library     `json:"library"`
+	Integration integration `json:"integration"`
+	Traits      object      `json:"traits,omitempty"`
+}
+
+type library struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+type integration struct {
+	Name string `json:"name"`
+}
+
+type integrations struct {
+	CustomerIO bool `json:"Customer.io"`
+}
+
+// object is a JSON object that keeps its keys in insertion order, so our output reads
+// like the transformer's (consumers do not depend on the order).
+type object []member
+
+type member struct {
+	key   string
+	value any
+}
+
+// get returns the value of key, or nil.
+func (o object) get(key string) any {
+	for _, m := range o {
+		if m.key == key {
+			return m.value
+		}
+	}
+	return nil
+}
+
+// MarshalJSON encodes the members in order.
+func (o object) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, m := range o {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		k, err := marshal(m.key)
+		if err != nil {
+			return nil, err
+		}
+		v, err := marshal(m.value)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(k)
+		buf.WriteByte(':')
+		buf.Write(v)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// MessageID is the deterministic messageId (see the package function MessageID).
+func (e *Event) MessageID() string { return e.w.MessageID }
+
+// Type is always "track".
+func (e *Event) Type() string { return e.w.Type }
+
+// Name is the event name, such as "Email Opened" or "Unknown Event".
+func (e *Event) Name() string { return e.w.Event }
+
+// UserID is the user_id column: a string userId as is, any other value as its JSON
+// text (a number keeps its exact literal); false when the event has no userId.
+func (e *Event) UserID() (string, bool) { return text(e.w.UserID) }
+
+// AnonymousID is the anonymous_id column, by UserID's rule.
+func (e *Event) AnonymousID() (string, bool) { return text(e.w.AnonymousID) }
+
+// OriginalTimestamp is the event's instant in UTC, at millisecond precision; false
+// when the object's timestamp was left out.
+func (e *Event) OriginalTimestamp() (time.Time, bool) { return e.timestamp, e.hasTime }
+
+// SentAt equals OriginalTimestamp, as in the transformer.
+func (e *Event) SentAt() (time.Time, bool) { return e.timestamp, e.hasTime }
+
+// ObjectType is the object's raw object_type (not lower-cased), when it is a string.
+func (e *Event) ObjectType() (string, bool) {
+	s, ok := e.objectType.(string)
+	return s, ok
+}
+
+// Metric is the object's raw metric, when it is a string.
+func (e *Event) Metric() (string, bool) {
+	s, ok := e.metric.(string)
+	return s, ok
+}
+
+// PropertiesJSON is the properties object, or nil when nothing mapped into it.
+func (e *Event) PropertiesJSON() []byte {
+	if len(e.w.Properties) == 0 {
+		return nil
+	}
+	return mustMarshal(e.w.Properties)
+}
+
+// ContextJSON is the context object; it is never empty.
+func (e *Event) ContextJSON() []byte { return mustMarshal(e.w.Context) }
+
+// MarshalJSON is the whole event as `cioloader transform` prints it and the payload
+// column stores it: the transformer's event plus messageId and receivedAt. It does not
+// fail: every value in the event was made encodable by Transform.
+func (e *Event) MarshalJSON() ([]byte, error) { return marshal(e.w) }
+
+// mustMarshal encodes a part of the event; Transform made every value encodable, so
+// an error here is a bug in this package.
+func mustMarshal(v any) []byte {
+	b, err := marshal(v)
+	if err != nil {
+		panic("rudder: event does not encode: " + err.Error())
+	}
+	return b
+}

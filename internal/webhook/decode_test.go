@@ -1,0 +1,121 @@
+package webhook
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDecodeRefusesWholeBody(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"empty", "  ", "empty"},
+		{"not_json", "{nope", "not valid JSON"},
+		{"trailing", `{"event_id":"a"} {}`, "after the top-level value"},
+		{"string", `"hello"`, "must be a JSON object or an array"},
+		{"null", `null`, "must be a JSON object or an array"},
+		{"number", `42`, "must be a JSON object or an array"},
+		{"bad_array", `[{"event_id":"a"},`, "not valid JSON"},
+		{"scalar_element", `[{"event_id":"a"}, 3]`, "array element 1 is not a JSON object"},
+		{"null_element", `[null]`, "array element 0 is not a JSON object"},
+		{"too_many", "[" + strings.Repeat(`{},`, 3) + `{}]`, "at most 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Decode([]byte(tc.body), 3)
+			var inv *InvalidError
+			require.ErrorAs(t, err, &inv)
+			require.Contains(t, inv.Msg, tc.want)
+		})
+	}
+}
+
+func TestDecodeEventIDs(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("é", 256)
+	body := `[
+	 {"event_id":"01E4C4CT6YDC7Y5M7FE1GWWPQJ","metric":"sent"},
+	 {"event_id":12345678901234567890123},
+	 {"metric":"sent"},
+	 {"event_id":null},
+	 {"event_id":""},
+	 {"event_id":"  "},
+	 {"event_id":true},
+	 {"event_id":{"a":1}},
+	 {"event_id":"` + long + `"},
+	 {"event_id":"` + long[:255*2] + `"}
+	]`
+	b, err := Decode([]byte(body), 100)
+	require.NoError(t, err)
+	ids := []string{}
+	for _, e := range b.Events {
+		ids = append(ids, e.ID)
+	}
+	require.Equal(t, []string{"01E4C4CT6YDC7Y5M7FE1GWWPQJ", "12345678901234567890123", long[:255*2]}, ids)
+	reasons := []string{}
+	for _, r := range b.Rejected {
+		reasons = append(reasons, r.Reason)
+	}
+	require.Equal(t, []string{
+		"Record is missing key property event_id",
+		"event_id is null",
+		"event_id is empty",
+		"event_id is empty",
+		"event_id must be a string or a number, not a boolean",
+		"event_id must be a string or a number, not an object",
+		"event_id is longer than 255 characters",
+	}, reasons)
+	require.Equal(t, `{"metric":"sent"}`, b.Rejected[0].Record)
+}
+
+func TestDecodeKeepsNumbersAndRawBytes(t *testing.T) {
+	t.Parallel()
+	body := ` {"event_id":"e1","timestamp":1585250199,"big":123456789012345678901234567890,"f":0.5} `
+	b, err := Decode([]byte(body), 10)
+	require.NoError(t, err)
+	require.Len(t, b.Events, 1)
+	e := b.Events[0]
+	require.Equal(t, json.Number("123456789012345678901234567890"), e.Body["big"])
+	require.Equal(t, json.Number("1585250199"), e.Body["timestamp"])
+	require.Equal(t, strings.TrimSpace(body), string(e.Raw), "clean bodies are kept byte for byte")
+	require.Zero(t, b.Replaced)
+}
+
+func TestDecodeSanitises(t *testing.T) {
+	t.Parallel()
+	body := "{\"event_id\":\"e1\",\"a\\u0000b\":\"x\\u0000y\",\"bad\":\"\xff\xfe\",\"lone\":\"\\ud800\",\"pair\":\"\\ud83d\\ude00\"}"
+	b, err := Decode([]byte(body), 10)
+	require.NoError(t, err)
+	e := b.Events[0]
+	require.Equal(t, "x\uFFFDy", e.Body["a\uFFFDb"])
+	require.Equal(t, "\uFFFD\uFFFD", e.Body["bad"])
+	require.Equal(t, "\uFFFD", e.Body["lone"])
+	require.Equal(t, "😀", e.Body["pair"])
+	require.Equal(t, 4, b.Replaced) // two NULs and two invalid bytes
+	require.NotContains(t, string(e.Raw), `\u0000`)
+	require.True(t, json.Valid(e.Raw))
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"event_id":"a","data":{"x":[1,2,{"y":null}]}}`))
+	f.Add([]byte(`[{"event_id":1},{"nope":true}]`))
+	f.Add([]byte("{\"event_id\":\"\\u0000\xff\"}"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b, err := Decode(body, 50)
+		if err != nil {
+			var inv *InvalidError
+			require.ErrorAs(t, err, &inv)
+			require.Empty(t, b.Events)
+			return
+		}
+		for _, e := range b.Events {
+			require.NotEmpty(t, e.ID)
+			require.True(t, json.Valid(e.Raw))
+			require.NotContains(t, string(e.Raw), `\u0000`)
+		}
+	})
+}
