@@ -48,6 +48,7 @@ func commands() []command {
 		{"transform", "[FILE]", "print Customer.io events (object, array or NDJSON) as RudderStack events, one per line", runTransform},
 		{"replay", "INTEGRATION", "rebuild rudder_events from data._sdc_raw", runReplay},
 		{"bench", "[flags]", "load-test a server and report events/s, latency and memory", runBench},
+		{"healthcheck", "[--url URL]", "exit 0 when the server answers 200 (container healthchecks)", runHealthcheck},
 	}
 }
 

@@ -52,16 +52,16 @@ type Options struct {
 
 // Server is cioloader's HTTP server.
 type Server struct {
-	e       *echo.Echo
-	opt     Options
-	tokens  TokenStore
-	ready   Readiness
-	submit  Submitter
-	admin   *admin.Service
-	log     *slog.Logger
-	m       *metrics.Metrics
-	seq     *ingest.Sequencer
-	now     func() time.Time
+	e        *echo.Echo
+	opt      Options
+	tokens   TokenStore
+	ready    Readiness
+	submit   Submitter
+	admin    *admin.Service
+	log      *slog.Logger
+	m        *metrics.Metrics
+	seq      *ingest.Sequencer
+	now      func() time.Time
 	inflight atomic.Int64
 }
 

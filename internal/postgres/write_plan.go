@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/stitch"
 )
 

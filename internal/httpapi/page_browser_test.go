@@ -1,0 +1,381 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cioloader/cioloader/internal/apptest"
+)
+
+// browserBudget bounds the whole browser session: start, every wait, and the
+// screenshot taken when a step fails. The steps themselves get a little less,
+// so a step that times out still leaves time for that screenshot.
+const (
+	browserBudget = 30 * time.Second
+	stepsBudget   = 25 * time.Second
+)
+
+// Ensure a person can do the whole admin job in a real browser: sign in (and
+// be told when the token is wrong), create an integration, generate a URL and
+// copy it from the one-time box, see the event it receives counted, revoke it
+// (after which Customer.io gets 404) and sign out.
+func TestAdminPageBrowser(t *testing.T) {
+	t.Parallel()
+	chromium := findChromium(t)
+	app := apptest.Start(t)
+
+	b := startBrowser(t, chromium)
+	ctx := b.steps
+
+	// Sign in with a wrong token: "wrong token", still on the sign-in form,
+	// nothing kept.
+	b.do(t, "open the page",
+		chromedp.Navigate(app.URL+"/admin/"),
+		chromedp.WaitVisible(testID("token-input")),
+	)
+	b.do(t, "sign in with a wrong token",
+		chromedp.SendKeys(testID("token-input"), "not-the-token"),
+		chromedp.Click(testID("signin-submit")),
+		chromedp.WaitVisible(testID("signin-error")),
+	)
+	msg := b.text(t, "signin-error")
+	require.Contains(t, strings.ToLower(msg), "wrong token")
+	b.waitJS(t, "app hidden after a wrong token",
+		`document.querySelector('[data-testid="app-view"]').hidden && !document.querySelector('[data-testid="signin-view"]').hidden`)
+	require.Empty(t, b.eval(t, `sessionStorage.getItem("cioloader.adminToken") || ""`), "a refused token is not kept")
+
+	// Sign in with the right token.
+	b.do(t, "sign in",
+		chromedp.SendKeys(testID("token-input"), app.AdminToken),
+		chromedp.Click(testID("signin-submit")),
+		chromedp.WaitVisible(testID("app-view")),
+		chromedp.WaitVisible(testID("integrations-empty")),
+		chromedp.WaitNotVisible(testID("signin-view")),
+	)
+	require.Equal(t, app.AdminToken, b.eval(t, `sessionStorage.getItem("cioloader.adminToken") || ""`))
+
+	// Create "Browser Test" and open it.
+	row := `[data-testid="integration-row"][data-schema="browser_test"]`
+	b.do(t, "create integration",
+		chromedp.SendKeys(testID("create-name"), "Browser Test"),
+		chromedp.Click(testID("create-submit")),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+	)
+	require.Equal(t, "active", b.textOf(t, row+` [data-testid="integration-status"]`))
+	b.do(t, "open integration", chromedp.Click(chromedp.CSS(row+` [data-testid="open-integration"]`)))
+	b.waitText(t, "detail-name", "Browser Test")
+	require.Equal(t, "browser_test", b.text(t, "detail-schema"))
+	require.Equal(t, "active", b.text(t, "detail-status"))
+	b.waitText(t, "stat-events", "0")
+	require.Equal(t, "never", b.text(t, "stat-last-received"))
+	require.Equal(t, "no key (requests are not signature-checked)", b.text(t, "signing-key-state"))
+
+	// The same name again: the API's 409 message is shown.
+	b.do(t, "create a duplicate",
+		chromedp.SendKeys(testID("create-name"), "Browser Test"),
+		chromedp.Click(testID("create-submit")),
+		chromedp.WaitVisible(testID("create-error")),
+	)
+	require.Contains(t, b.text(t, "create-error"), "already exists")
+
+	// Generate a URL: shown once, in the highlighted box, with a warning.
+	b.do(t, "generate a URL",
+		chromedp.Click(testID("generate-url")),
+		chromedp.WaitVisible(testID("new-url-box")),
+	)
+	hookURL, err := chromedp.Run(ctx, chromedp.Value(testID("new-url-value")))
+	require.NoError(t, err, "read the new URL")
+	require.True(t, strings.HasPrefix(hookURL, app.URL+"/v1/webhooks/whk_"), hookURL)
+	require.Contains(t, b.text(t, "new-url-warning"), "will not be shown again")
+	b.waitJS(t, "URL listed as active", `document.querySelectorAll('[data-testid="url-row"][data-active="true"]').length === 1`)
+	prefix := b.textOf(t, `[data-testid="url-row"] [data-testid="url-prefix"]`)
+	require.True(t, strings.HasPrefix(hookURL, app.URL+"/v1/webhooks/"+strings.TrimSuffix(prefix, "…")), "prefix %q of %q", prefix, hookURL)
+	require.NotContains(t, b.eval(t, `document.querySelector('[data-testid="urls-table"]').textContent`), hookURL[len(app.URL+"/v1/webhooks/"):],
+		"the table shows only the token prefix")
+	b.do(t, "copy the URL", chromedp.Click(testID("copy-url")))
+	b.waitJS(t, "copy feedback", `document.querySelector('[data-testid="copy-status"]').textContent !== ""`)
+
+	// Customer.io delivers an event to it; Refresh shows it counted.
+	event := `{"event_id":"01BROWSER","object_type":"email","metric":"opened","timestamp":1700000000,` +
+		`"data":{"customer_id":"c1","identifiers":{"email":"a@example.com"}}}`
+	status, body := app.Post(t, hookURL, event)
+	require.Equal(t, http.StatusOK, status, string(body))
+	b.refreshUntil(t, "1 event counted", `document.querySelector('[data-testid="stat-events"]').textContent === "1"`)
+	require.Equal(t, "1", b.text(t, "stat-rudder-events"))
+	require.Equal(t, "0", b.text(t, "stat-rejected"))
+	require.NotEqual(t, "never", b.text(t, "stat-last-received"))
+	b.screenshot(t, "admin-page.png")
+
+	// Revoke it (confirming the dialog): the row says revoked, and the URL is dead.
+	b.do(t, "revoke the URL",
+		chromedp.Click(chromedp.CSS(`[data-testid="url-row"][data-active="true"] [data-testid="revoke-url"]`)),
+	)
+	b.waitJS(t, "URL shown as revoked",
+		`document.querySelectorAll('[data-testid="url-row"][data-active="false"]').length === 1 && `+
+			`document.querySelectorAll('[data-testid="revoke-url"]').length === 0`)
+	require.True(t, strings.HasPrefix(b.textOf(t, `[data-testid="url-row"] [data-testid="url-status"]`), "revoked"))
+	require.Contains(t, b.dialogText(), "Revoke webhook URL")
+	status, body = app.Post(t, hookURL, event)
+	require.Equal(t, http.StatusNotFound, status, string(body))
+	b.screenshot(t, "admin-page-revoked.png")
+
+	// Sign out: back to the form, the token forgotten.
+	b.do(t, "sign out",
+		chromedp.Click(testID("signout")),
+		chromedp.WaitVisible(testID("signin-view")),
+		chromedp.WaitNotVisible(testID("app-view")),
+	)
+	require.Empty(t, b.eval(t, `sessionStorage.getItem("cioloader.adminToken") || ""`))
+
+	b.requireCleanConsole(t)
+}
+
+// findChromium returns the path of chromium. Without it the test is skipped
+// on a developer's machine, and fails in CI, where it must run.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("chromium is not installed, and CI is set, so the browser test must run: %v", err)
+		}
+		t.Skipf("skipping the browser test: chromium is not installed (%v); install it (apt-get install chromium) to run it", err)
+	}
+	return p
+}
+
+type browser struct {
+	root  context.Context // the whole session (browserBudget)
+	steps context.Context // the test's steps (stepsBudget)
+
+	mu      sync.Mutex
+	console []chromedp.ConsoleMessage
+	dialogs []string
+}
+
+func testID(id string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf("[data-testid=%q]", id)) }
+
+// startBrowser starts headless chromium with a fresh profile, answers "OK" to
+// every confirm dialog, records the console, and at cleanup takes a screenshot
+// if the test failed, then stops the browser.
+func startBrowser(t *testing.T, chromium string) *browser {
+	t.Helper()
+	var out syncBuffer
+	root, cancelRoot := context.WithTimeout(context.Background(), browserBudget)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(root,
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		chromedp.CombinedOutput(&out),
+	)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancelCtx()
+		cancelAlloc()
+		cancelRoot()
+		if t.Failed() {
+			t.Logf("chromium output:\n%s", out.String())
+		}
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v\n%s", err, out.String())
+	}
+	steps, cancelSteps := context.WithTimeout(ctx, stepsBudget)
+	t.Cleanup(cancelSteps)
+	b := &browser{root: ctx, steps: steps}
+
+	console := chromedp.Console(ctx)
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for m, err := range console {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.console = append(b.console, m)
+			b.mu.Unlock()
+		}
+	}()
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.dialogs = append(b.dialogs, ev.Message)
+			b.mu.Unlock()
+			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+
+	// Registered after the browser's cleanup, so it runs first.
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.logConsole(t)
+			b.screenshot(t, "admin-page-failure.png")
+		}
+	})
+	return b
+}
+
+func (b *browser) do(t *testing.T, step string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(b.steps, actions...); err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+}
+
+func (b *browser) eval(t *testing.T, js string) string {
+	t.Helper()
+	s, err := chromedp.Run(b.steps, chromedp.Evaluate[string](js))
+	require.NoError(t, err, js)
+	return s
+}
+
+// text is the textContent of the element with this data-testid.
+func (b *browser) text(t *testing.T, id string) string {
+	t.Helper()
+	return b.textOf(t, fmt.Sprintf("[data-testid=%q]", id))
+}
+
+func (b *browser) textOf(t *testing.T, css string) string {
+	t.Helper()
+	s, err := chromedp.Run(b.steps, chromedp.TextContent(chromedp.CSS(css)))
+	require.NoError(t, err, css)
+	return strings.TrimSpace(s)
+}
+
+// waitJS waits until the expression is true.
+func (b *browser) waitJS(t *testing.T, what, js string) {
+	t.Helper()
+	_, err := chromedp.Run(b.steps, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(0)))
+	if err != nil {
+		t.Fatalf("waiting for %s (%s): %v", what, js, err)
+	}
+}
+
+func (b *browser) waitText(t *testing.T, id, want string) {
+	t.Helper()
+	b.waitJS(t, fmt.Sprintf("%s to read %q", id, want),
+		fmt.Sprintf(`(document.querySelector('[data-testid=%q]') || {}).textContent === %q`, id, want))
+}
+
+// refreshUntil clicks Refresh until the expression is true: it asks for the
+// counts again rather than assuming one answer is already up to date.
+func (b *browser) refreshUntil(t *testing.T, what, js string) {
+	t.Helper()
+	for {
+		b.do(t, "refresh",
+			chromedp.WaitEnabled(testID("refresh")),
+			chromedp.Click(testID("refresh")),
+			chromedp.WaitEnabled(testID("refresh")),
+		)
+		ok, err := chromedp.Run(b.steps, chromedp.Evaluate[bool](js))
+		require.NoError(t, err, js)
+		if ok {
+			return
+		}
+		select {
+		case <-b.steps.Done():
+			t.Fatalf("waiting for %s (%s): %v", what, js, b.steps.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (b *browser) dialogText() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.dialogs, "\n")
+}
+
+// screenshot saves a full-page PNG in the test's temporary directory and, when
+// CIOLOADER_SCREENSHOT_DIR is set, there too.
+func (b *browser) screenshot(t *testing.T, name string) {
+	t.Helper()
+	png, err := chromedp.Run(b.root, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	dirs := []string{t.TempDir()}
+	if d := os.Getenv("CIOLOADER_SCREENSHOT_DIR"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Errorf("screenshot dir: %v", err)
+			return
+		}
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Errorf("write screenshot: %v", err)
+			return
+		}
+		t.Logf("screenshot: %s", p)
+	}
+}
+
+// requireCleanConsole fails on an uncaught exception or a Content Security
+// Policy violation. Other messages (such as the failed 401 request of the
+// wrong-token step) are expected.
+func (b *browser) requireCleanConsole(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.console {
+		if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
+			t.Errorf("browser console: %s", m.String())
+		}
+	}
+}
+
+func (b *browser) logConsole(t *testing.T) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.console {
+		t.Logf("browser console: %s", m.String())
+	}
+}
+
+// syncBuffer collects chromium's output, written from another goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}

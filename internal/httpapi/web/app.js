@@ -1,0 +1,551 @@
+// cioloader admin page. Plain JavaScript, no dependencies. Everything it shows
+// comes from the admin JSON API; all API text is put on the page with
+// textContent, never parsed as HTML.
+(function () {
+  "use strict";
+
+  var TOKEN_KEY = "cioloader.adminToken";
+
+  var state = {
+    selectedId: null, // integration shown in the detail panel
+    detail: null, // last GET /v1/integrations/{id} answer
+    detailSeq: 0, // discards answers to superseded detail requests
+  };
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (k) {
+        e.setAttribute(k, attrs[k]);
+      });
+    }
+    if (text !== undefined && text !== null) {
+      e.textContent = String(text);
+    }
+    return e;
+  }
+
+  function show(node, on) {
+    node.hidden = !on;
+  }
+
+  function say(node, msg) {
+    node.textContent = msg || "";
+    show(node, !!msg);
+  }
+
+  function fmtTime(s) {
+    if (!s) return "never";
+    var d = new Date(s);
+    if (isNaN(d.getTime())) return String(s);
+    return d.toLocaleString();
+  }
+
+  function fmtCount(n) {
+    if (typeof n !== "number") return "–";
+    return n.toLocaleString();
+  }
+
+  // ---- token ---------------------------------------------------------------
+
+  function getToken() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) || "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function setToken(t) {
+    try {
+      if (t) sessionStorage.setItem(TOKEN_KEY, t);
+      else sessionStorage.removeItem(TOKEN_KEY);
+    } catch (e) {
+      /* storage disabled: the token lives only until reload */
+    }
+    memToken = t;
+  }
+
+  var memToken = "";
+
+  function token() {
+    return getToken() || memToken;
+  }
+
+  // ---- API -----------------------------------------------------------------
+
+  function ApiError(status, message) {
+    this.status = status;
+    this.message = message;
+  }
+
+  // api calls the admin API and resolves to the decoded JSON (or null for 204).
+  // A 401 signs the user out, whatever the call was.
+  function api(method, path, body) {
+    var opts = {
+      method: method,
+      headers: { Authorization: "Bearer " + token(), Accept: "application/json" },
+      cache: "no-store",
+      credentials: "omit",
+    };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    return fetch(path, opts).then(
+      function (res) {
+        return res.text().then(function (text) {
+          var data = null;
+          if (text) {
+            try {
+              data = JSON.parse(text);
+            } catch (e) {
+              data = null;
+            }
+          }
+          if (res.status === 401) {
+            signOut("Wrong token: the server refused it. Check CIOLOADER_ADMIN_TOKEN and sign in again.");
+            throw new ApiError(401, "wrong token");
+          }
+          if (!res.ok) {
+            var msg = data && typeof data.error === "string" ? data.error : res.status + " " + res.statusText;
+            throw new ApiError(res.status, msg);
+          }
+          return data;
+        });
+      },
+      function (err) {
+        throw new ApiError(0, "Cannot reach the server: " + (err && err.message ? err.message : err));
+      }
+    );
+  }
+
+  // report shows err in node, unless it was a 401 (already handled by sign-out).
+  function report(node) {
+    return function (err) {
+      if (err && err.status === 401) return;
+      say(node, err && err.message ? err.message : String(err));
+    };
+  }
+
+  // ---- sign in / out -------------------------------------------------------
+
+  function showSignIn(msg) {
+    show($("app-view"), false);
+    show($("signout"), false);
+    show($("signin-view"), true);
+    say($("signin-error"), msg);
+    $("token-input").value = "";
+    $("token-input").focus();
+  }
+
+  function showApp() {
+    show($("signin-view"), false);
+    say($("signin-error"), "");
+    show($("signout"), true);
+    show($("app-view"), true);
+  }
+
+  function signOut(msg) {
+    setToken("");
+    state.selectedId = null;
+    state.detail = null;
+    state.detailSeq++;
+    clearNewURL();
+    show($("detail"), false);
+    show($("detail-placeholder"), true);
+    $("integrations").textContent = "";
+    if (location.hash) history.replaceState(null, "", location.pathname);
+    showSignIn(msg);
+  }
+
+  function onSignIn(ev) {
+    ev.preventDefault();
+    var t = $("token-input").value.trim();
+    if (!t) {
+      say($("signin-error"), "Enter the admin token.");
+      return;
+    }
+    setToken(t);
+    say($("signin-error"), "");
+    api("GET", "/v1/integrations").then(
+      function (list) {
+        showApp();
+        renderList(list);
+        restoreSelection();
+      },
+      function (err) {
+        if (err.status === 401) return; // signOut already said "wrong token"
+        setToken("");
+        say($("signin-error"), err.message);
+      }
+    );
+  }
+
+  // ---- integrations list ---------------------------------------------------
+
+  function loadList() {
+    return api("GET", "/v1/integrations").then(function (list) {
+      say($("list-error"), "");
+      renderList(list);
+      return list;
+    }, report($("list-error")));
+  }
+
+  function renderList(list) {
+    var ul = $("integrations");
+    ul.textContent = "";
+    list = list || [];
+    show($("list-empty"), list.length === 0);
+    list.forEach(function (it) {
+      var deleted = !!it.disabled_at;
+      var li = el("li", {
+        class: "integration" + (deleted ? " is-deleted" : "") + (it.id === state.selectedId ? " is-selected" : ""),
+        "data-testid": "integration-row",
+        "data-id": String(it.id),
+        "data-schema": String(it.schema),
+      });
+      var btn = el("button", { type: "button", class: "integration-open", "data-testid": "open-integration" });
+      var top = el("span", { class: "integration-top" });
+      top.appendChild(el("span", { class: "integration-name", "data-testid": "integration-name" }, it.name));
+      top.appendChild(
+        el(
+          "span",
+          { class: "badge " + (deleted ? "badge-off" : "badge-on"), "data-testid": "integration-status" },
+          deleted ? "deleted" : "active"
+        )
+      );
+      btn.appendChild(top);
+      var meta = el("span", { class: "integration-meta" });
+      meta.appendChild(el("span", null, "#" + it.id + " · "));
+      meta.appendChild(el("code", { "data-testid": "integration-schema" }, it.schema));
+      btn.appendChild(meta);
+      btn.addEventListener("click", function () {
+        select(it.id);
+      });
+      li.appendChild(btn);
+      ul.appendChild(li);
+    });
+  }
+
+  function markSelected() {
+    var rows = $("integrations").querySelectorAll("li.integration");
+    Array.prototype.forEach.call(rows, function (li) {
+      li.classList.toggle("is-selected", li.getAttribute("data-id") === String(state.selectedId));
+    });
+  }
+
+  function onCreate(ev) {
+    ev.preventDefault();
+    var name = $("create-name").value;
+    var btn = ev.submitter || $("create-form").querySelector("button[type=submit]");
+    btn.disabled = true;
+    say($("create-error"), "");
+    api("POST", "/v1/integrations", { name: name })
+      .then(function (it) {
+        $("create-name").value = "";
+        return loadList().then(function () {
+          select(it.id);
+        });
+      }, report($("create-error")))
+      .then(function () {
+        btn.disabled = false;
+      });
+  }
+
+  // ---- detail --------------------------------------------------------------
+
+  function select(id) {
+    if (state.selectedId !== id) clearNewURL();
+    state.selectedId = id;
+    history.replaceState(null, "", "#integration-" + id);
+    markSelected();
+    ["detail-error", "urls-error", "signing-key-msg", "delete-error"].forEach(function (x) {
+      say($(x), "");
+    });
+    return loadDetail();
+  }
+
+  function restoreSelection() {
+    var m = /^#integration-(\d+)$/.exec(location.hash);
+    if (m) select(Number(m[1]));
+  }
+
+  function loadDetail() {
+    var id = state.selectedId;
+    if (id === null) return Promise.resolve();
+    var seq = ++state.detailSeq;
+    var btn = $("refresh");
+    btn.disabled = true;
+    return api("GET", "/v1/integrations/" + encodeURIComponent(id))
+      .then(
+        function (d) {
+          if (seq !== state.detailSeq) return;
+          say($("detail-error"), "");
+          state.detail = d;
+          renderDetail(d);
+        },
+        function (err) {
+          if (seq !== state.detailSeq) return;
+          if (err.status === 404 && !state.detail) {
+            state.selectedId = null;
+            show($("detail"), false);
+            show($("detail-placeholder"), true);
+            history.replaceState(null, "", location.pathname);
+            return;
+          }
+          report($("detail-error"))(err);
+        }
+      )
+      .then(function () {
+        btn.disabled = false;
+      });
+  }
+
+  function renderDetail(d) {
+    var deleted = !!d.disabled_at;
+    show($("detail-placeholder"), false);
+    show($("detail"), true);
+    $("detail-name").textContent = d.name;
+    $("detail-schema").textContent = d.schema;
+    $("detail-id").textContent = String(d.id);
+    $("detail-created").textContent = fmtTime(d.created_at);
+    var st = $("detail-status");
+    st.textContent = deleted ? "deleted " + fmtTime(d.disabled_at) : "active";
+    st.className = "badge " + (deleted ? "badge-off" : "badge-on");
+
+    var s = d.stats || {};
+    $("stat-events").textContent = fmtCount(s.events);
+    $("stat-rudder-events").textContent = fmtCount(s.rudder_events);
+    $("stat-rejected").textContent = fmtCount(s.rejected);
+    $("stat-last-received").textContent = fmtTime(s.last_received_at);
+    $("stat-last-received").title = s.last_received_at || "";
+    $("detail-loaded-at").textContent = new Date().toLocaleTimeString();
+
+    renderURLs(d.webhook_urls || [], deleted);
+
+    $("signing-key-state").textContent = d.has_signing_key ? "a key is set" : "no key (requests are not signature-checked)";
+    $("signing-key-state").setAttribute("data-has-key", d.has_signing_key ? "true" : "false");
+
+    ["generate-url", "delete-integration", "signing-key-clear"].forEach(function (x) {
+      $(x).disabled = deleted;
+    });
+    $("signing-key-clear").disabled = deleted || !d.has_signing_key;
+    Array.prototype.forEach.call($("signing-key-form").elements, function (e) {
+      if (e.id !== "signing-key-clear") e.disabled = deleted;
+    });
+  }
+
+  function renderURLs(urls, deleted) {
+    var tb = $("urls");
+    tb.textContent = "";
+    show($("urls-empty"), urls.length === 0);
+    urls.forEach(function (u) {
+      var active = !u.revoked_at;
+      var tr = el("tr", {
+        "data-testid": "url-row",
+        "data-url-id": String(u.id),
+        "data-active": active ? "true" : "false",
+        class: active ? "" : "is-revoked",
+      });
+      tr.appendChild(el("td", null, u.id));
+      var tok = el("td");
+      tok.appendChild(el("code", { "data-testid": "url-prefix" }, u.token_prefix + "…"));
+      tr.appendChild(tok);
+      tr.appendChild(el("td", { title: u.created_at || "" }, fmtTime(u.created_at)));
+      tr.appendChild(el("td", { title: u.last_used_at || "", "data-testid": "url-last-used" }, fmtTime(u.last_used_at)));
+      var status = el("td");
+      status.appendChild(
+        el(
+          "span",
+          { class: "badge " + (active ? "badge-on" : "badge-off"), "data-testid": "url-status", title: u.revoked_at || "" },
+          active ? "active" : "revoked " + fmtTime(u.revoked_at)
+        )
+      );
+      tr.appendChild(status);
+      var act = el("td", { class: "actions" });
+      if (active && !deleted) {
+        var b = el("button", { type: "button", class: "btn btn-small btn-danger-ghost", "data-testid": "revoke-url" }, "Revoke");
+        b.addEventListener("click", function () {
+          revoke(u, b);
+        });
+        act.appendChild(b);
+      }
+      tr.appendChild(act);
+      tb.appendChild(tr);
+    });
+  }
+
+  function revoke(u, btn) {
+    var msg =
+      "Revoke webhook URL " + u.token_prefix + "…?\n\nCustomer.io deliveries to it will be refused from now on. This cannot be undone.";
+    if (!window.confirm(msg)) return;
+    btn.disabled = true;
+    say($("urls-error"), "");
+    api("DELETE", "/v1/integrations/" + encodeURIComponent(state.selectedId) + "/webhook-urls/" + encodeURIComponent(u.id))
+      .then(function () {
+        return loadDetail();
+      }, report($("urls-error")))
+      .then(function () {
+        btn.disabled = false;
+      });
+  }
+
+  function onGenerate() {
+    var btn = $("generate-url");
+    var id = state.selectedId;
+    btn.disabled = true;
+    say($("urls-error"), "");
+    api("POST", "/v1/integrations/" + encodeURIComponent(id) + "/webhook-urls")
+      .then(function (g) {
+        if (state.selectedId !== id) return;
+        showNewURL(g.url);
+        return loadDetail();
+      }, report($("urls-error")))
+      .then(function () {
+        btn.disabled = !!(state.detail && state.detail.disabled_at);
+      });
+  }
+
+  // ---- the one-time URL box ------------------------------------------------
+
+  function showNewURL(url) {
+    $("new-url-value").value = url;
+    say($("copy-status"), "");
+    show($("copy-status"), true);
+    show($("new-url-box"), true);
+    $("new-url-value").focus();
+    $("new-url-value").select();
+  }
+
+  function clearNewURL() {
+    $("new-url-value").value = "";
+    $("copy-status").textContent = "";
+    show($("new-url-box"), false);
+  }
+
+  function onCopy() {
+    var input = $("new-url-value");
+    var text = input.value;
+    var status = $("copy-status");
+    function fallback() {
+      input.focus();
+      input.select();
+      input.setSelectionRange(0, text.length);
+      var ok = false;
+      try {
+        ok = document.execCommand("copy");
+      } catch (e) {
+        ok = false;
+      }
+      status.textContent = ok ? "Copied." : "Selected: press Ctrl+C (⌘C on a Mac) to copy.";
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () {
+        status.textContent = "Copied.";
+      }, fallback);
+    } else {
+      fallback();
+    }
+  }
+
+  // ---- signing key ---------------------------------------------------------
+
+  function onSigningKey(ev) {
+    ev.preventDefault();
+    var key = $("signing-key-input").value;
+    var msg = $("signing-key-msg");
+    msg.classList.remove("notice-error");
+    say(msg, "");
+    api("PUT", "/v1/integrations/" + encodeURIComponent(state.selectedId) + "/signing-key", { key: key }).then(
+      function () {
+        $("signing-key-input").value = "";
+        say(msg, "Signing key saved.");
+        return loadDetail();
+      },
+      function (err) {
+        msg.classList.add("notice-error");
+        report(msg)(err);
+      }
+    );
+  }
+
+  function onClearSigningKey() {
+    if (!window.confirm("Clear the signing key? Requests will no longer be signature-checked.")) return;
+    var msg = $("signing-key-msg");
+    msg.classList.remove("notice-error");
+    say(msg, "");
+    api("DELETE", "/v1/integrations/" + encodeURIComponent(state.selectedId) + "/signing-key").then(
+      function () {
+        say(msg, "Signing key cleared.");
+        return loadDetail();
+      },
+      function (err) {
+        msg.classList.add("notice-error");
+        report(msg)(err);
+      }
+    );
+  }
+
+  // ---- delete --------------------------------------------------------------
+
+  function onDelete() {
+    var d = state.detail;
+    if (!d) return;
+    var msg =
+      'Delete integration "' + d.name + '"?\n\nAll its webhook URLs are revoked and it stops accepting events. ' +
+      "Its tables and data stay in Postgres.";
+    if (!window.confirm(msg)) return;
+    say($("delete-error"), "");
+    api("DELETE", "/v1/integrations/" + encodeURIComponent(d.id)).then(function () {
+      clearNewURL();
+      return Promise.all([loadList(), loadDetail()]);
+    }, report($("delete-error")));
+  }
+
+  // ---- start ---------------------------------------------------------------
+
+  function start() {
+    $("signin-form").addEventListener("submit", onSignIn);
+    $("signout").addEventListener("click", function () {
+      signOut("");
+    });
+    $("create-form").addEventListener("submit", onCreate);
+    $("reload-list").addEventListener("click", loadList);
+    $("refresh").addEventListener("click", function () {
+      loadDetail();
+    });
+    $("generate-url").addEventListener("click", onGenerate);
+    $("copy-url").addEventListener("click", onCopy);
+    $("dismiss-url").addEventListener("click", clearNewURL);
+    $("signing-key-form").addEventListener("submit", onSigningKey);
+    $("signing-key-clear").addEventListener("click", onClearSigningKey);
+    $("delete-integration").addEventListener("click", onDelete);
+
+    if (!token()) {
+      showSignIn("");
+      return;
+    }
+    api("GET", "/v1/integrations").then(
+      function (list) {
+        showApp();
+        renderList(list);
+        restoreSelection();
+      },
+      function (err) {
+        if (err.status === 401) return;
+        showSignIn(err.message);
+      }
+    );
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

@@ -1,0 +1,256 @@
+package stitch
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/cioloader/cioloader/internal/naming"
+)
+
+// Flatten maps one event (decoded with json.Decoder.UseNumber, so values are
+// map[string]any, []any, string, json.Number, bool or nil) to Stitch rows
+// (SPEC 5). The output depends only on the event's content: map keys are
+// visited in sorted order, so "first" in a collision is well defined.
+//
+//   - The top-level key "event_id" is skipped: the writer fills that column
+//     from the validated id, and no other key may claim the name.
+//   - Objects flatten into the same row, their cleaned key segments joined by
+//     "__" (data.identifiers.email → data__identifiers__email). Empty objects
+//     and nulls produce nothing.
+//   - A non-empty array becomes subtable parentTable+"__"+name, one row per
+//     element with Levels = parent levels + the 0-based index. Object
+//     elements flatten inside that row (names relative to the subtable);
+//     other elements are the field "value" (an array element becomes
+//     subtable+"__value"). Every element makes a row, a null one too, so the
+//     level ids always match the array's indexes.
+//   - Depth counts name segments from the top, "value" included
+//     (data.identifiers.email is 3; data.tags[i] is data.tags.value, 3).
+//     A subtree deeper than MaxDepth is skipped with one Problem.
+//   - MaxKeys bounds the units one event produces: each field, subtable row
+//     and Problem counts one. Past it the rest is skipped with one Problem.
+//
+// A value that can't be mapped (name empty after cleaning, over 59 bytes,
+// reserved, already claimed in the row, subtable name over 63 bytes, or a
+// number no Postgres type holds) is skipped with a Problem whose Reason uses
+// Stitch's wording where it has one.
+func Flatten(event map[string]any, lim Limits) Result {
+	f := getFlattener(lim.withDefaults())
+	defer putFlattener(f)
+	f.addTable("data", 0, -1)
+	f.beginRow(0, 0, 0)
+	f.claims.add("event_id")
+	f.object(event, 0, true)
+	f.endRow()
+	// Arrays are expanded breadth first, after the row that holds them, so
+	// every row is built whole (contiguous fields, one claim set at a time).
+	for i := 0; i < len(f.queue) && !f.over; i++ {
+		f.expand(f.queue[i])
+	}
+	return f.result()
+}
+
+// object flattens obj into the current row under the name prefix in f.name.
+// depth is obj's own depth; its keys are at depth+1.
+func (f *flattener) object(obj map[string]any, depth int, root bool) {
+	base := len(f.keys)
+	for k := range obj {
+		f.keys = append(f.keys, k)
+	}
+	keys := f.keys[base:]
+	slices.Sort(keys)
+	for _, k := range keys {
+		if f.over {
+			break
+		}
+		if root && k == "event_id" {
+			continue
+		}
+		f.member(k, obj[k], depth+1)
+	}
+	clear(f.keys[base:])
+	f.keys = f.keys[:base]
+}
+
+// member maps one key (at depth) and its value into the current row.
+func (f *flattener) member(key string, v any, depth int) {
+	if v == nil {
+		return // null never creates a column
+	}
+	prefix := len(f.name)
+	seg := naming.Segment(key)
+	if seg == "" {
+		if hasContent(v) {
+			f.problem(f.emptyKeyReason(key))
+		}
+		return
+	}
+	f.pushSegment(seg)
+	if depth > f.lim.MaxDepth {
+		if hasContent(v) {
+			f.problem(f.tooDeepReason())
+		}
+	} else {
+		f.value(v, depth)
+	}
+	f.name = f.name[:prefix]
+}
+
+// value maps v, whose name is in f.name, at depth.
+func (f *flattener) value(v any, depth int) {
+	switch v := v.(type) {
+	case map[string]any:
+		f.object(v, depth, false)
+	case []any:
+		if len(v) > 0 {
+			f.arrayMember(v, depth)
+		}
+	default:
+		f.leaf(v)
+	}
+}
+
+// pushSegment appends one cleaned segment to the name being built. A name of
+// a single segment is remembered as that string, so it needs no allocation.
+func (f *flattener) pushSegment(seg string) {
+	if len(f.name) == 0 {
+		f.nameKey = seg
+	} else {
+		f.nameKey = ""
+		f.name = append(f.name, "__"...)
+	}
+	f.name = append(f.name, seg...)
+}
+
+// nameString returns the name being built as a string.
+func (f *flattener) nameString() string {
+	if f.nameKey != "" {
+		return f.nameKey
+	}
+	return string(f.name)
+}
+
+// leaf maps a scalar to a field of the current row, or reports why it can't.
+func (f *flattener) leaf(v any) {
+	t, val := classify(v)
+	if t == 0 {
+		f.problem(f.unsupportedReason(v))
+		return
+	}
+	if len(f.name) > naming.MaxColumnBytes {
+		f.problem(tooLongColumnReason(string(f.name)))
+		return
+	}
+	name := f.nameString()
+	if reason := reservedReason(name); reason != "" {
+		f.problem(reason)
+		return
+	}
+	if !f.claims.add(name) {
+		f.problem(collisionReason(name))
+		return
+	}
+	if f.spend() {
+		f.fields = append(f.fields, Field{Name: name, Type: t, Value: val})
+	}
+}
+
+// classify gives a scalar's column type and value; 0 when none fits.
+func classify(v any) (ColType, any) {
+	switch v := v.(type) {
+	case string:
+		return Text, v
+	case json.Number:
+		return ClassifyNumber(v)
+	case bool:
+		return Boolean, v
+	case float64: // not from UseNumber; accepted as the double it already is
+		return Double, v
+	}
+	return 0, nil
+}
+
+// arrayMember claims the array's name in the current row and queues it for
+// expansion into its subtable, or reports why it can't.
+func (f *flattener) arrayMember(arr []any, depth int) {
+	parent := f.tables[f.cur.table].name
+	if len(parent)+2+len(f.name) > naming.MaxTableBytes {
+		f.problem(tooLongTableReason(parent + "__" + string(f.name)))
+		return
+	}
+	rel := f.nameString()
+	if reason := reservedReason(rel); reason != "" {
+		f.problem(reason)
+		return
+	}
+	if !f.claims.add(rel) {
+		f.problem(collisionReason(rel))
+		return
+	}
+	full := parent + "__" + rel
+	ti, ok := f.subtable(full, len(parent), f.cur.table)
+	if !ok {
+		f.problem(collisionReason(full))
+		return
+	}
+	f.queue = append(f.queue, pending{table: ti, elems: arr, depth: depth, l0: f.cur.l0, l1: f.cur.l1})
+}
+
+// expand makes one row per element of a queued array.
+func (f *flattener) expand(p pending) {
+	for i, el := range p.elems {
+		if !f.spend() {
+			return
+		}
+		l0 := len(f.levels)
+		f.levels = append(f.levels, f.levels[p.l0:p.l1]...)
+		f.levels = append(f.levels, int64(i))
+		f.beginRow(p.table, l0, len(f.levels))
+		if obj, ok := el.(map[string]any); ok {
+			f.object(obj, p.depth, false)
+		} else {
+			f.member("value", el, p.depth+1)
+		}
+		f.endRow()
+	}
+}
+
+// hasContent reports whether skipping v loses anything: a non-null scalar, a
+// non-empty array (its elements make rows), or an object holding either.
+func hasContent(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return false
+	case map[string]any:
+		for _, c := range v {
+			if hasContent(c) {
+				return true
+			}
+		}
+		return false
+	case []any:
+		return len(v) > 0
+	}
+	return true
+}
+
+// spend counts one unit against MaxKeys. The first refusal records the one
+// "too many keys" Problem and stops the walk.
+func (f *flattener) spend() bool {
+	if f.over {
+		return false
+	}
+	if f.spent >= f.lim.MaxKeys {
+		f.over = true
+		f.problems = append(f.problems, Problem{Table: f.tables[f.cur.table].name, Reason: tooManyKeysReason(f.lim.MaxKeys)})
+		return false
+	}
+	f.spent++
+	return true
+}
+
+// problem records an unmapped value in the current table; it counts as a unit.
+func (f *flattener) problem(reason string) {
+	if f.spend() {
+		f.problems = append(f.problems, Problem{Table: f.tables[f.cur.table].name, Reason: reason})
+	}
+}
