@@ -18,8 +18,21 @@ func runBench(ctx context.Context, e env, args []string) error {
 	warm := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up per scenario")
 	dbURL := fs.String("database-url", "", "Postgres to benchmark against (default: a fresh embedded cluster, fsync on)")
 	out := fs.String("out", "", "Markdown file whose results section is replaced (e.g. BENCHMARKS.md)")
+	url := fs.String("url", "", "only load this existing ingest URL (one scenario: --conns, --per-request) and print the result")
+	conns := fs.Int("conns", 50, "with --url: concurrent connections")
+	per := fs.Int("per-request", 1, "with --url: events per request")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *url != "" {
+		if *conns < 1 || *per < 1 || *per > 10000 {
+			return usagef("--conns must be ≥ 1 and --per-request between 1 and 10000")
+		}
+		res := bench.Run(ctx, bench.Scenario{Name: "url", URL: *url, Conns: *conns, PerReq: *per, Duration: *dur, Warmup: *warm,
+			RunID: fmt.Sprint(time.Now().UnixNano())})
+		fmt.Fprintf(e.stdout, "events/s %.0f  requests/s %.0f  p50 %s  p99 %s  max %s  errors %d %v\n",
+			res.EventsPerSec(), res.ReqPerSec(), res.P50, res.P99, res.Max, res.Errors, res.ErrorKinds)
+		return nil
 	}
 	exe, err := os.Executable()
 	if err != nil {

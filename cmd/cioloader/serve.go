@@ -5,6 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime/debug"
+	"time"
 
 	"github.com/cioloader/cioloader/internal/app"
 	"github.com/cioloader/cioloader/internal/config"
@@ -35,14 +40,42 @@ func runServe(ctx context.Context, e env, args []string) error {
 
 // serve runs the app until ctx ends.
 func serve(ctx context.Context, cfg *config.Config, dbURL string, log *slog.Logger) error {
+	tuneGC()
 	a, err := app.New(ctx, cfg, dbURL, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if cfg.DebugAddr != "" {
+		go servePprof(cfg.DebugAddr, log)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	return a.Run(ctx, ln)
+}
+
+// servePprof exposes Go's profiler on a separate, operator-chosen address.
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("pprof listening", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil {
+		log.Warn("pprof server stopped", "err", err)
+	}
+}
+
+// tuneGC trades a little memory for less collection work: ingest allocates
+// short-lived request data at a high rate. GOGC and GOMEMLIMIT still win.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(110 << 20)
+	}
 }

@@ -34,6 +34,7 @@ type Config struct {
 	MaxKeys        int           `env:"CIOLOADER_MAX_KEYS" flag:"max-keys" default:"1000" desc:"most values flattened from one event"`
 	MaxColumns     int           `env:"CIOLOADER_MAX_COLUMNS" flag:"max-columns" default:"1000" desc:"columns per table; new keys past it stay in _sdc_raw"`
 	MaxSubtables   int           `env:"CIOLOADER_MAX_SUBTABLES" flag:"max-subtables" default:"100" desc:"array subtables per schema; arrays past it stay in _sdc_raw"`
+	DebugAddr      string        `env:"CIOLOADER_DEBUG_ADDR" flag:"debug-addr" desc:"serve Go pprof on this address (e.g. 127.0.0.1:6060); empty = off"`
 	LogLevel       string        `env:"CIOLOADER_LOG_LEVEL" flag:"log-level" default:"info" desc:"debug, info, warn or error"`
 	LogFormat      string        `env:"CIOLOADER_LOG_FORMAT" flag:"log-format" default:"auto" desc:"json, text, or auto (text on a terminal, JSON otherwise)"`
 }

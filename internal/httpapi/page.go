@@ -25,8 +25,8 @@ type pageAsset struct {
 }
 
 var pageAssets = map[string]pageAsset{
-	"/admin/":       {"web/index.html", "text/html; charset=utf-8"},
-	"/admin/app.js": {"web/app.js", "text/javascript; charset=utf-8"},
+	"/admin/":        {"web/index.html", "text/html; charset=utf-8"},
+	"/admin/app.js":  {"web/app.js", "text/javascript; charset=utf-8"},
 	"/admin/app.css": {"web/app.css", "text/css; charset=utf-8"},
 }
 

@@ -130,7 +130,52 @@ func TestAdminPageBrowser(t *testing.T) {
 	require.Contains(t, b.dialogText(), "Revoke webhook URL")
 	status, body = app.Post(t, hookURL, event)
 	require.Equal(t, http.StatusNotFound, status, string(body))
-	b.screenshot(t, "admin-page-revoked.png")
+	b.waitJS(t, "the one-time box gone with its URL", `document.querySelector('[data-testid="new-url-box"]').hidden`)
+
+	// Two active URLs at most: the third shows the API's 409 message.
+	for i := 1; i <= 2; i++ {
+		b.do(t, "generate another URL", chromedp.Click(testID("generate-url")))
+		b.waitJS(t, fmt.Sprintf("%d active URLs", i),
+			fmt.Sprintf(`document.querySelectorAll('[data-testid="url-row"][data-active="true"]').length === %d`, i))
+	}
+	b.do(t, "generate a third URL",
+		chromedp.Click(testID("generate-url")),
+		chromedp.WaitVisible(testID("urls-error")),
+	)
+	require.Contains(t, b.text(t, "urls-error"), "revoke one before generating another")
+	b.screenshot(t, "admin-page-urls.png")
+
+	// Signing key: set, then clear (confirming the dialog).
+	b.do(t, "set the signing key",
+		chromedp.SendKeys(testID("signing-key-input"), "cio-signing-key"),
+		chromedp.Click(testID("signing-key-save")),
+	)
+	b.waitText(t, "signing-key-state", "a key is set")
+	require.Empty(t, b.eval(t, `document.querySelector('[data-testid="signing-key-input"]').value`), "the key is not left in the form")
+	b.do(t, "clear the signing key", chromedp.Click(testID("signing-key-clear")))
+	b.waitText(t, "signing-key-state", "no key (requests are not signature-checked)")
+
+	// Delete the integration (confirming the dialog): marked deleted, actions off.
+	b.do(t, "delete the integration", chromedp.Click(testID("delete-integration")))
+	b.waitJS(t, "integration shown as deleted",
+		`document.querySelector('[data-testid="detail-status"]').textContent.startsWith("deleted") && `+
+			`document.querySelector('`+row+` [data-testid="integration-status"]').textContent === "deleted" && `+
+			`document.querySelector('[data-testid="generate-url"]').disabled && `+
+			`document.querySelectorAll('[data-testid="revoke-url"]').length === 0`)
+	require.Contains(t, b.dialogText(), `Delete integration "Browser Test"?`)
+	b.screenshot(t, "admin-page-deleted.png")
+
+	// API text is shown as text, never as markup.
+	const markup = `<b id="injected">Bold</b> & "Co"`
+	b.do(t, "create an integration with markup in its name",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid="create-name"]').value = ""`),
+		chromedp.SendKeys(testID("create-name"), markup),
+		chromedp.Click(testID("create-submit")),
+	)
+	b.waitText(t, "detail-name", markup)
+	require.Equal(t, markup, b.textOf(t, `[data-testid="integration-row"].is-selected [data-testid="integration-name"]`))
+	require.Equal(t, "0", b.eval(t, `String(document.querySelectorAll("#injected").length)`))
+	b.screenshot(t, "admin-page-final.png")
 
 	// Sign out: back to the form, the token forgotten.
 	b.do(t, "sign out",

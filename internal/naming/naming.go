@@ -86,15 +86,21 @@ func Segment(key string) string {
 	if isCleanSegment(key) {
 		return key
 	}
-	b := make([]byte, 0, len(key))
+	return string(AppendSegment(make([]byte, 0, len(key)), key))
+}
+
+// AppendSegment appends Segment(key) to dst and returns the extended buffer,
+// so callers building longer names need not allocate the segment on its own.
+func AppendSegment(dst []byte, key string) []byte {
+	start := len(dst)
 	for i := 0; i < len(key); i++ {
 		c := key[i]
-		if !isWordByte(c) || len(b) == 0 && isDigit(c) {
+		if !isWordByte(c) || len(dst) == start && isDigit(c) {
 			continue
 		}
-		b = append(b, c)
+		dst = append(dst, c)
 	}
-	return string(b)
+	return dst
 }
 
 // isCleanSegment reports whether Segment would return key unchanged.

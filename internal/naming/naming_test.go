@@ -91,6 +91,7 @@ func TestSegment(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			require.Equal(t, tc.want, Segment(tc.in))
+			require.Equal(t, "p__"+tc.want, string(AppendSegment([]byte("p__"), tc.in)))
 		})
 	}
 }
@@ -149,6 +150,7 @@ func FuzzSegment(f *testing.F) {
 			require.Regexp(t, segmentPattern, got)
 		}
 		require.Equal(t, got, Segment(got), "Segment is idempotent")
+		require.Equal(t, "x__"+got, string(AppendSegment([]byte("x__"), key)))
 	})
 }
 

@@ -172,7 +172,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		return err
 	}
 	if !adopted {
-		if err := c.clearStalePid(); err != nil {
+		if err := c.clearStalePid(ctx); err != nil {
 			return err
 		}
 		if err := c.startServer(ctx); err != nil {
@@ -790,34 +790,39 @@ func (c *Cluster) adoptRunning(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// clearStalePid handles a postmaster.pid left by a killed server. PostgreSQL
-// itself ignores one whose pid is dead, but refuses one whose pid was reused
-// by another live process of the server's user; that case (detectable via
-// /proc: the process's working directory is not the data directory) is
-// removed here.
-func (c *Cluster) clearStalePid() error {
-	pidFile := filepath.Join(c.dataDir, "postmaster.pid")
+// clearStalePid handles a postmaster.pid left by a killed server.
+// PostgreSQL ignores one whose pid is gone, but refuses one whose pid is
+// still "alive": reused by another process of the server's user, or the
+// killed postmaster itself lingering as a zombie (containers whose init does
+// not reap). Where /proc shows what is really running, the file is removed
+// once no process of the old server (postmaster or orphaned backend) works in
+// the data directory any more; elsewhere PostgreSQL decides.
+func (c *Cluster) clearStalePid(ctx context.Context) error {
 	pm, err := readPostmasterPid(c.dataDir)
 	if err != nil {
 		return nil
 	}
-	alive, cwd, known := processInfo(pm.pid)
-	switch {
-	case !alive:
-		c.log.Info("embedded postgres: stale postmaster.pid from a previous run; the server replaces it", "old_pid", pm.pid)
-		return nil
-	case !known:
-		return nil // let PostgreSQL decide
-	case samePath(cwd, c.dataDir):
+	if alive, cwd, known := processInfo(pm.pid); alive && known && samePath(cwd, c.dataDir) {
 		return fmt.Errorf("embedded postgres: a server (pid %d) is running on %s but does not accept connections on %s; "+
 			"wait for it or stop it (pg_ctl stop -D %s)", pm.pid, c.dataDir, pm.sockDir, c.dataDir)
-	default:
-		if err := os.Remove(pidFile); err != nil {
-			return fmt.Errorf("embedded postgres: remove stale postmaster.pid: %w", err)
-		}
-		c.log.Warn("embedded postgres: removed stale postmaster.pid whose pid now belongs to another process", "old_pid", pm.pid)
+	}
+	pids, known := processesIn(c.dataDir)
+	if !known {
 		return nil
 	}
+	// Orphaned backends exit as soon as they notice the postmaster is gone.
+	for wait := time.Now().Add(10 * time.Second); len(pids) > 0 && time.Now().Before(wait) && ctx.Err() == nil; {
+		time.Sleep(50 * time.Millisecond)
+		pids, _ = processesIn(c.dataDir)
+	}
+	if len(pids) > 0 {
+		return fmt.Errorf("embedded postgres: processes %v of a previous server still run in %s; stop them first", pids, c.dataDir)
+	}
+	if err := os.Remove(filepath.Join(c.dataDir, "postmaster.pid")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("embedded postgres: remove stale postmaster.pid: %w", err)
+	}
+	c.log.Warn("embedded postgres: removed stale postmaster.pid left by a server that was killed", "old_pid", pm.pid)
+	return nil
 }
 
 // ensureDatabase creates database name if missing.

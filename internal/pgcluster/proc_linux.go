@@ -36,3 +36,22 @@ func processInfo(pid int) (alive bool, cwd string, cwdKnown bool) {
 	}
 	return true, cwd, true
 }
+
+// processesIn lists live processes working in dir (a postmaster and its
+// backends all have the data directory as working directory).
+func processesIn(dir string) (pids []int, known bool) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, false
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if alive, cwd, ok := processInfo(pid); alive && ok && samePath(cwd, dir) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, true
+}

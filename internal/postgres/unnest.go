@@ -18,6 +18,9 @@ type column struct {
 	cast string // array type of the parameter
 	conv string // conversion applied in the select list ("" or "::jsonb" …)
 	vals any    // []pgtype.Text, []pgtype.Int8, []pgtype.Float8, []pgtype.Bool, []pgtype.Timestamptz
+	// hidden columns are unnested (as u.cN) but not inserted as themselves;
+	// extra expressions use them.
+	hidden bool
 }
 
 // userColumn makes the array for a Stitch-typed column with n rows.
@@ -83,22 +86,30 @@ func (c *column) set(i int, v any) {
 // extra (name, expression) pairs for constants, and returns the arguments.
 // The caller appends ON CONFLICT / RETURNING.
 func insertSQL(target string, cols []*column, extra [][2]string, firstParam int) (string, []any) {
+	return insertSQLFrom(target, cols, extra, firstParam, "")
+}
+
+// insertSQLFrom is insertSQL with more FROM items after unnest (a LATERAL that
+// parses a value once for several columns).
+func insertSQLFrom(target string, cols []*column, extra [][2]string, firstParam int, from string) (string, []any) {
 	var names, params, aliases, selects []string
 	args := make([]any, 0, len(cols))
 	for i, c := range cols {
 		alias := fmt.Sprintf("c%d", i)
-		names = append(names, c.name)
 		params = append(params, fmt.Sprintf("$%d::%s", firstParam+i, c.cast))
 		aliases = append(aliases, alias)
-		selects = append(selects, "u."+alias+c.conv)
 		args = append(args, c.vals)
+		if !c.hidden {
+			names = append(names, c.name)
+			selects = append(selects, "u."+alias+c.conv)
+		}
 	}
 	for _, e := range extra {
 		names = append(names, e[0])
 		selects = append(selects, e[1])
 	}
-	q := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM unnest(%s) AS u(%s)",
-		target, strings.Join(names, ", "), strings.Join(selects, ", "), strings.Join(params, ", "), strings.Join(aliases, ", "))
+	q := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM unnest(%s) AS u(%s)%s",
+		target, strings.Join(names, ", "), strings.Join(selects, ", "), strings.Join(params, ", "), strings.Join(aliases, ", "), from)
 	return q, args
 }
 

@@ -20,12 +20,11 @@ func rudderUpsertSQL(schema string, evs []*ingest.Event, received func(*ingest.E
 		textColumn("event_id", n), textColumn("message_id", n), textColumn("type", n), textColumn("event", n),
 		textColumn("user_id", n), textColumn("anonymous_id", n), timeColumn("original_timestamp", n),
 		timeColumn("sent_at", n), timeColumn("received_at", n), textColumn("object_type", n), textColumn("metric", n),
-		textColumn("properties", n), textColumn("context", n), textColumn("payload", n), int8Column("_sdc_sequence", n),
+		textColumn("payload", n), int8Column("_sdc_sequence", n),
 	}
 	cols[1].conv = "::uuid"
-	for _, c := range cols[11:14] {
-		c.conv = "::jsonb"
-	}
+	// The payload is parsed once; properties and context are its members.
+	var buf []byte
 	for i, e := range evs {
 		r := e.Rudder
 		cols[0].set(i, e.ID)
@@ -39,17 +38,21 @@ func rudderUpsertSQL(schema string, evs []*ingest.Event, received func(*ingest.E
 		cols[8].set(i, received(e))
 		setOpt(cols[9], i, r.ObjectType)
 		setOpt(cols[10], i, r.Metric)
-		cols[11].set(i, r.PropertiesJSON())
-		cols[12].set(i, r.ContextJSON())
-		payload, _ := r.MarshalJSON()
-		cols[13].set(i, payload)
-		cols[14].set(i, e.Seq)
+		buf = r.AppendJSON(buf[:0])
+		cols[11].set(i, string(buf))
+		cols[12].set(i, e.Seq)
 	}
-	q, args := insertSQL(ident(schema, "rudder_events"), cols, nil, 1)
-	names := make([]string, 0, len(cols)-1)
+	cols[11].hidden = true
+	q, args := insertSQLFrom(ident(schema, "rudder_events"), cols, [][2]string{
+		{ident("payload"), "j.p"}, {ident("properties"), "j.p->'properties'"}, {ident("context"), "j.p->'context'"},
+	}, 1, " CROSS JOIN LATERAL (SELECT u.c11::jsonb AS p) AS j")
+	names := make([]string, 0, len(cols)+2)
 	for _, c := range cols[1:] {
-		names = append(names, c.name)
+		if !c.hidden {
+			names = append(names, c.name)
+		}
 	}
+	names = append(names, ident("payload"), ident("properties"), ident("context"))
 	q += " ON CONFLICT (event_id) DO UPDATE SET " + setAll(names) +
 		" WHERE t._sdc_sequence " + guard + " EXCLUDED._sdc_sequence"
 	return q, args

@@ -1,7 +1,6 @@
 package rudder
 
 import (
-	"bytes"
 	"time"
 )
 
@@ -78,28 +77,7 @@ func (o object) get(key string) any {
 }
 
 // MarshalJSON encodes the members in order.
-func (o object) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
-	for i, m := range o {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		k, err := marshal(m.key)
-		if err != nil {
-			return nil, err
-		}
-		v, err := marshal(m.value)
-		if err != nil {
-			return nil, err
-		}
-		buf.Write(k)
-		buf.WriteByte(':')
-		buf.Write(v)
-	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
-}
+func (o object) MarshalJSON() ([]byte, error) { return o.appendTo(nil), nil }
 
 // MessageID is the deterministic messageId (see the package function MessageID).
 func (e *Event) MessageID() string { return e.w.MessageID }
@@ -141,23 +119,16 @@ func (e *Event) PropertiesJSON() []byte {
 	if len(e.w.Properties) == 0 {
 		return nil
 	}
-	return mustMarshal(e.w.Properties)
+	return e.w.Properties.appendTo(nil)
 }
 
 // ContextJSON is the context object; it is never empty.
-func (e *Event) ContextJSON() []byte { return mustMarshal(e.w.Context) }
+func (e *Event) ContextJSON() []byte { return e.w.Context.appendTo(nil) }
 
 // MarshalJSON is the whole event as `cioloader transform` prints it and the payload
 // column stores it: the transformer's event plus messageId and receivedAt. It does not
 // fail: every value in the event was made encodable by Transform.
-func (e *Event) MarshalJSON() ([]byte, error) { return marshal(e.w) }
+func (e *Event) MarshalJSON() ([]byte, error) { return e.w.appendTo(make([]byte, 0, 1024)), nil }
 
-// mustMarshal encodes a part of the event; Transform made every value encodable, so
-// an error here is a bug in this package.
-func mustMarshal(v any) []byte {
-	b, err := marshal(v)
-	if err != nil {
-		panic("rudder: event does not encode: " + err.Error())
-	}
-	return b
-}
+// AppendJSON appends MarshalJSON's bytes to b.
+func (e *Event) AppendJSON(b []byte) []byte { return e.w.appendTo(b) }

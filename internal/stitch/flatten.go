@@ -77,14 +77,12 @@ func (f *flattener) member(key string, v any, depth int) {
 		return // null never creates a column
 	}
 	prefix := len(f.name)
-	seg := naming.Segment(key)
-	if seg == "" {
+	if !f.pushSegment(key) {
 		if hasContent(v) {
 			f.problem(f.emptyKeyReason(key))
 		}
 		return
 	}
-	f.pushSegment(seg)
 	if depth > f.lim.MaxDepth {
 		if hasContent(v) {
 			f.problem(f.tooDeepReason())
@@ -109,24 +107,36 @@ func (f *flattener) value(v any, depth int) {
 	}
 }
 
-// pushSegment appends one cleaned segment to the name being built. A name of
-// a single segment is remembered as that string, so it needs no allocation.
-func (f *flattener) pushSegment(seg string) {
-	if len(f.name) == 0 {
-		f.nameKey = seg
-	} else {
-		f.nameKey = ""
+// pushSegment appends the cleaned key (naming.Segment) to the name being
+// built, after "__" unless it is the first segment. It returns false, leaving
+// the name as it was, when the key cleans to nothing.
+func (f *flattener) pushSegment(key string) bool {
+	prefix := len(f.name)
+	if prefix > 0 {
 		f.name = append(f.name, "__"...)
 	}
-	f.name = append(f.name, seg...)
+	start := len(f.name)
+	f.name = naming.AppendSegment(f.name, key)
+	if len(f.name) == start {
+		f.name = f.name[:prefix]
+		return false
+	}
+	// Cleaning only removes bytes, so an unchanged length means the key was
+	// already clean: a one-segment name is then the key itself.
+	f.nameKey = ""
+	if prefix == 0 && len(f.name) == len(key) {
+		f.nameKey = key
+	}
+	return true
 }
 
-// nameString returns the name being built as a string.
+// nameString returns the name being built as a string, without allocating
+// for a one-segment name or a name seen in a recent event.
 func (f *flattener) nameString() string {
-	if f.nameKey != "" {
+	if f.nameKey != "" && string(f.name) == f.nameKey {
 		return f.nameKey
 	}
-	return string(f.name)
+	return f.intern(f.name)
 }
 
 // leaf maps a scalar to a field of the current row, or reports why it can't.
@@ -154,13 +164,15 @@ func (f *flattener) leaf(v any) {
 	}
 }
 
-// classify gives a scalar's column type and value; 0 when none fits.
+// classify gives a scalar's column type and value; 0 when none fits. Strings,
+// booleans and floats are returned as the interface value they came in, since
+// boxing them again would allocate.
 func classify(v any) (ColType, any) {
-	switch v := v.(type) {
+	switch n := v.(type) {
 	case string:
 		return Text, v
 	case json.Number:
-		return ClassifyNumber(v)
+		return ClassifyNumber(n)
 	case bool:
 		return Boolean, v
 	case float64: // not from UseNumber; accepted as the double it already is
@@ -186,7 +198,8 @@ func (f *flattener) arrayMember(arr []any, depth int) {
 		f.problem(collisionReason(rel))
 		return
 	}
-	full := parent + "__" + rel
+	f.tname = append(append(append(f.tname[:0], parent...), "__"...), f.name...)
+	full := f.intern(f.tname)
 	ti, ok := f.subtable(full, len(parent), f.cur.table)
 	if !ok {
 		f.problem(collisionReason(full))

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/cioloader/cioloader/internal/naming"
 )
 
 // flattener is the working state of one Flatten call. It is pooled: its
@@ -14,10 +16,12 @@ type flattener struct {
 	spent int  // units counted against MaxKeys
 	over  bool // MaxKeys reached and reported
 
-	name    []byte   // the current row-relative column name being built
-	nameKey string   // set when name is exactly one segment: that string
-	keys    []string // stack of sorted key frames, one per open object
-	claims  claimSet // names claimed in the current row
+	name    []byte            // the current row-relative column name being built
+	nameKey string            // set when name is exactly one segment: that string
+	tname   []byte            // scratch for a subtable's full name
+	names   map[string]string // interned names from recent events; survives pooling
+	keys    []string          // stack of sorted key frames, one per open object
+	claims  claimSet          // names claimed in the current row
 
 	cur      rowSpan    // the row being built
 	fields   []Field    // every row's fields, row after row
@@ -27,6 +31,8 @@ type flattener struct {
 	tableIdx map[string]int
 	queue    []pending // arrays waiting to be expanded, first in first out
 	problems []Problem
+	order    []int // scratch for result: table indexes in output order
+	next     []int // scratch for result: next row slot per table
 }
 
 // rowSpan locates one row's fields and level ids in the shared buffers.
@@ -70,7 +76,8 @@ func getFlattener(lim Limits) *flattener {
 // putFlattener drops every reference into the event and returns f to the pool.
 func putFlattener(f *flattener) {
 	if cap(f.fields) > maxPooled || cap(f.keys) > maxPooled || cap(f.name) > maxPooled ||
-		cap(f.levels) > maxPooled || cap(f.queue) > maxPooled || len(f.tables) > maxPooled {
+		cap(f.levels) > maxPooled || cap(f.queue) > maxPooled || len(f.tables) > maxPooled ||
+		cap(f.claims.names) > maxPooled {
 		return
 	}
 	clear(f.fields)
@@ -80,10 +87,33 @@ func putFlattener(f *flattener) {
 	clear(f.tableIdx)
 	f.claims.reset()
 	*f = flattener{
-		name: f.name[:0], keys: f.keys[:0], claims: f.claims, fields: f.fields[:0], levels: f.levels[:0],
-		rows: f.rows[:0], tables: f.tables[:0], tableIdx: f.tableIdx, queue: f.queue[:0], problems: f.problems[:0],
+		name: f.name[:0], tname: f.tname[:0], names: f.names, keys: f.keys[:0], claims: f.claims,
+		fields: f.fields[:0], levels: f.levels[:0], rows: f.rows[:0], tables: f.tables[:0], tableIdx: f.tableIdx,
+		queue: f.queue[:0], problems: f.problems[:0], order: f.order[:0], next: f.next[:0],
 	}
 	flatteners.Put(f)
+}
+
+// maxInterned bounds the intern table; it is emptied when full, which keeps
+// memory bounded when senders vary their keys.
+const maxInterned = 2048
+
+// intern returns b as a string, reusing the string from an earlier event when
+// there is one: the same column names recur in every event of a kind. Only
+// identifiers (at most 63 bytes) are interned.
+func (f *flattener) intern(b []byte) string {
+	if len(b) > naming.MaxTableBytes {
+		return string(b)
+	}
+	if s, ok := f.names[string(b)]; ok {
+		return s
+	}
+	if f.names == nil || len(f.names) >= maxInterned {
+		f.names = make(map[string]string, 64)
+	}
+	s := string(b)
+	f.names[s] = s
+	return s
 }
 
 // addTable registers a table and returns its index.
@@ -158,16 +188,21 @@ func compareFields(a, b Field) int { return strings.Compare(a.Name, b.Name) }
 // subtables sorted by name, dropping any that got no rows.
 func (f *flattener) result() Result {
 	fields := slices.Clone(f.fields) // rows without fields keep nil, whatever the pool held
-	levels := slices.Clone(f.levels)
-	order := make([]int, 0, len(f.tables))
+	var levels []int64
+	if len(f.levels) > 0 {
+		levels = slices.Clone(f.levels)
+	}
+	order := f.order[:0]
 	for i, t := range f.tables {
 		if t.rows > 0 {
 			order = append(order, i)
 		}
 	}
+	f.order = order
 	slices.SortFunc(order[1:], func(a, b int) int { return strings.Compare(f.tables[a].name, f.tables[b].name) })
 	tables := make([]Table, len(order))
-	next := make([]int, len(f.tables)) // next free slot in rows, per table
+	next := slices.Grow(f.next[:0], len(f.tables))[:len(f.tables)] // next free slot in rows, per table
+	f.next = next
 	offset := 0
 	for i, ti := range order {
 		t := f.tables[ti]
@@ -206,7 +241,7 @@ type claimSet struct {
 	m     map[string]struct{}
 }
 
-const linearClaims = 16
+const linearClaims = 32
 
 // add claims name; false means another key already holds it.
 func (c *claimSet) add(name string) bool {

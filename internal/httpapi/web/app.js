@@ -10,6 +10,7 @@
     selectedId: null, // integration shown in the detail panel
     detail: null, // last GET /v1/integrations/{id} answer
     detailSeq: 0, // discards answers to superseded detail requests
+    newURLId: null, // id of the URL shown in the one-time box
   };
 
   function $(id) {
@@ -341,6 +342,13 @@
   }
 
   function renderURLs(urls, deleted) {
+    // The one-time box goes away once its URL no longer works.
+    if (state.newURLId !== null) {
+      var shown = urls.filter(function (u) {
+        return u.id === state.newURLId;
+      })[0];
+      if (deleted || (shown && shown.revoked_at)) clearNewURL();
+    }
     var tb = $("urls");
     tb.textContent = "";
     show($("urls-empty"), urls.length === 0);
@@ -403,7 +411,7 @@
     api("POST", "/v1/integrations/" + encodeURIComponent(id) + "/webhook-urls")
       .then(function (g) {
         if (state.selectedId !== id) return;
-        showNewURL(g.url);
+        showNewURL(g.id, g.url);
         return loadDetail();
       }, report($("urls-error")))
       .then(function () {
@@ -413,7 +421,8 @@
 
   // ---- the one-time URL box ------------------------------------------------
 
-  function showNewURL(url) {
+  function showNewURL(id, url) {
+    state.newURLId = id;
     $("new-url-value").value = url;
     say($("copy-status"), "");
     show($("copy-status"), true);
@@ -423,6 +432,7 @@
   }
 
   function clearNewURL() {
+    state.newURLId = null;
     $("new-url-value").value = "";
     $("copy-status").textContent = "";
     show($("new-url-box"), false);
@@ -515,6 +525,9 @@
       signOut("");
     });
     $("create-form").addEventListener("submit", onCreate);
+    $("create-name").addEventListener("input", function () {
+      say($("create-error"), "");
+    });
     $("reload-list").addEventListener("click", loadList);
     $("refresh").addEventListener("click", function () {
       loadDetail();
