@@ -115,6 +115,12 @@ func (b *Batch) add(raw []byte) error {
 		}
 	}
 	id, reason := eventID(obj)
+	if n, bad := unstorableNumber(obj); bad && reason == "" {
+		if len(n) > 40 {
+			n = n[:40] + "…"
+		}
+		reason = fmt.Sprintf("number %s is outside the range Postgres can store", n)
+	}
 	if reason != "" {
 		b.Rejected = append(b.Rejected, Rejection{Reason: reason, Record: truncate(raw)})
 		return nil

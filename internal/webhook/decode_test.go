@@ -119,3 +119,22 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeRejectsNumbersPostgresCannotStore(t *testing.T) {
+	t.Parallel()
+	b, err := Decode([]byte(`[{"event_id":"a","x":1e400},{"event_id":"b","x":{"y":[1e200000]}},{"event_id":"c","x":0e999999999},{"event_id":"d","x":1.5e-16000}]`), 10)
+	require.NoError(t, err)
+	require.Len(t, b.Events, 3)
+	require.Len(t, b.Rejected, 1)
+	require.Contains(t, b.Rejected[0].Reason, "outside the range Postgres can store")
+	require.Contains(t, b.Rejected[0].Record, `"event_id":"b"`)
+	for _, tc := range []struct {
+		n  string
+		ok bool
+	}{
+		{"1", true}, {"-0.5", true}, {"1e131071", true}, {"1e131072", false}, {"1e-16383", true}, {"1e-16384", false},
+		{"12.5e-16382", true}, {"0.0e99999999999", true}, {"1e99999999999", false},
+	} {
+		require.Equal(t, tc.ok, fitsNumeric(tc.n), tc.n)
+	}
+}

@@ -1,0 +1,56 @@
+package webhook
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// Postgres numeric (and so jsonb) holds up to 131072 digits before the decimal
+// point and 16383 after it; a JSON number beyond that cannot be stored at all.
+const (
+	maxIntDigits  = 131072
+	maxFracDigits = 16383
+)
+
+// fitsNumeric reports whether the JSON number literal n fits Postgres numeric.
+func fitsNumeric(n string) bool {
+	mant, expText, hasExp := strings.Cut(strings.ReplaceAll(n, "E", "e"), "e")
+	intPart, frac, _ := strings.Cut(strings.TrimLeft(mant, "-"), ".")
+	intPart = strings.TrimLeft(intPart, "0")
+	if intPart == "" && strings.Trim(frac, "0") == "" {
+		return true // zero, whatever its exponent
+	}
+	exp := 0
+	if hasExp {
+		e, err := strconv.Atoi(expText)
+		if err != nil || e > 1<<20 || e < -(1<<20) {
+			return false
+		}
+		exp = e
+	}
+	return len(intPart)+exp <= maxIntDigits && len(frac)-exp <= maxFracDigits
+}
+
+// unstorableNumber returns the first number in v that Postgres cannot store.
+func unstorableNumber(v any) (string, bool) {
+	switch t := v.(type) {
+	case json.Number:
+		if !fitsNumeric(string(t)) {
+			return string(t), true
+		}
+	case map[string]any:
+		for _, e := range t {
+			if n, bad := unstorableNumber(e); bad {
+				return n, true
+			}
+		}
+	case []any:
+		for _, e := range t {
+			if n, bad := unstorableNumber(e); bad {
+				return n, true
+			}
+		}
+	}
+	return "", false
+}
