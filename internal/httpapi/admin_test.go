@@ -104,7 +104,7 @@ func TestOperationsEndpoints(t *testing.T) {
 	status, body := app.Do(t, "GET", "/readyz", nil, nil)
 	require.Equal(t, 200, status, string(body))
 	_, u := app.Setup(t, "Metrics")
-	status, _ = app.Post(t, u.URL, `[{"event_id":"m1"},{"nope":1}]`)
+	status, _ = app.Post(t, u.URL, `[{"event_id":"m1","metric":"sent"},{"nope":1}]`)
 	require.Equal(t, 200, status)
 	status, body = app.Do(t, "GET", "/metrics", nil, nil)
 	require.Equal(t, 200, status)

@@ -29,9 +29,11 @@ const (
 )
 
 // Ensure a person can do the whole admin job in a real browser: sign in (and
-// be told when the token is wrong), create an integration, generate a URL and
-// copy it from the one-time box, see the event it receives counted, revoke it
-// (after which Customer.io gets 404) and sign out.
+// be told when the token is wrong), create an integration (and see the API's
+// message for a duplicate), generate a URL and copy it from the one-time box,
+// see the event it receives counted, revoke it (after which Customer.io gets
+// 404), hit the two-active-URLs limit, set and clear the signing key, delete
+// the integration, see API text shown as text, and sign out.
 func TestAdminPageBrowser(t *testing.T) {
 	t.Parallel()
 	chromium := findChromium(t)
@@ -56,6 +58,7 @@ func TestAdminPageBrowser(t *testing.T) {
 	b.waitJS(t, "app hidden after a wrong token",
 		`document.querySelector('[data-testid="app-view"]').hidden && !document.querySelector('[data-testid="signin-view"]').hidden`)
 	require.Empty(t, b.eval(t, `sessionStorage.getItem("cioloader.adminToken") || ""`), "a refused token is not kept")
+	b.screenshot(t, "admin-signin.png")
 
 	// Sign in with the right token.
 	b.do(t, "sign in",
@@ -161,7 +164,8 @@ func TestAdminPageBrowser(t *testing.T) {
 		`document.querySelector('[data-testid="detail-status"]').textContent.startsWith("deleted") && `+
 			`document.querySelector('`+row+` [data-testid="integration-status"]').textContent === "deleted" && `+
 			`document.querySelector('[data-testid="generate-url"]').disabled && `+
-			`document.querySelectorAll('[data-testid="revoke-url"]').length === 0`)
+			`document.querySelectorAll('[data-testid="revoke-url"]').length === 0 && `+
+			`!document.querySelector('[data-testid="delete-done"]').hidden`)
 	require.Contains(t, b.dialogText(), `Delete integration "Browser Test"?`)
 	b.screenshot(t, "admin-page-deleted.png")
 
@@ -186,6 +190,7 @@ func TestAdminPageBrowser(t *testing.T) {
 	require.Empty(t, b.eval(t, `sessionStorage.getItem("cioloader.adminToken") || ""`))
 
 	b.requireCleanConsole(t)
+	t.Logf("browser session took %v (budget %v)", time.Since(b.started).Round(time.Millisecond), browserBudget)
 }
 
 // findChromium returns the path of chromium. Without it the test is skipped
@@ -203,8 +208,9 @@ func findChromium(t *testing.T) string {
 }
 
 type browser struct {
-	root  context.Context // the whole session (browserBudget)
-	steps context.Context // the test's steps (stepsBudget)
+	started time.Time
+	root    context.Context // the whole session (browserBudget)
+	steps   context.Context // the test's steps (stepsBudget)
 
 	mu      sync.Mutex
 	console []chromedp.ConsoleMessage
@@ -218,6 +224,7 @@ func testID(id string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf("[data-tes
 // if the test failed, then stops the browser.
 func startBrowser(t *testing.T, chromium string) *browser {
 	t.Helper()
+	started := time.Now()
 	var out syncBuffer
 	root, cancelRoot := context.WithTimeout(context.Background(), browserBudget)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(root,
@@ -251,7 +258,7 @@ func startBrowser(t *testing.T, chromium string) *browser {
 	}
 	steps, cancelSteps := context.WithTimeout(ctx, stepsBudget)
 	t.Cleanup(cancelSteps)
-	b := &browser{root: ctx, steps: steps}
+	b := &browser{root: ctx, steps: steps, started: started}
 
 	console := chromedp.Console(ctx)
 	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)

@@ -49,7 +49,7 @@ func SchemaName(name string) (string, error) {
 	case s == "":
 		return "", fmt.Errorf("integration name %q gives an empty schema name: it needs at least one letter a-z or digit", name)
 	case s[0] >= '0' && s[0] <= '9':
-		return "", fmt.Errorf("integration name %q gives schema %q, which starts with a digit: start the name with a letter", name, s)
+		return "", fmt.Errorf("integration name %q gives schema %q which starts with a digit: start the name with a letter", name, s)
 	case reservedSchemas[s] || strings.HasPrefix(s, "pg_"):
 		return "", fmt.Errorf("schema name %q is reserved: choose another integration name", s)
 	}

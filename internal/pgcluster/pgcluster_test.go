@@ -271,7 +271,7 @@ func TestRelocatesWhenUnreachableAsRoot(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "pg") // t.TempDir's parent is 0700 root
 	c := startT(t, Options{Dir: dir, StopWithProcess: true})
-	t.Cleanup(func() { _ = os.RemoveAll(c.Dir()) })
+	t.Cleanup(func() { _ = os.RemoveAll(c.Dir()); _ = os.Remove(filepath.Dir(c.Dir())) })
 	require.NotEqual(t, dir, c.Dir())
 	require.Equal(t, "1", query(t, c.URL(DefaultDatabase), "SELECT 1::text"))
 	require.NoError(t, c.Stop(context.Background()))

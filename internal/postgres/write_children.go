@@ -38,6 +38,12 @@ func (w *schemaWrite) childInserts(written map[string]bool) []queued {
 				w.problem(e, t.Name, fmt.Sprintf("Schema %s has reached its limit of array subtables; %s kept in _sdc_raw only", w.schema, t.Name))
 				continue
 			}
+			if w.tables[t.Name].depth != t.Depth {
+				// Another key path already made a table of this name with other nesting
+				// ("a__b":[…] vs "a":[{"b":[…]}]): the rows would not fit its keys.
+				w.problem(e, t.Name, fmt.Sprintf("Table %s already holds arrays nested %d deep, not %d; kept in _sdc_raw only", t.Name, w.tables[t.Name].depth, t.Depth))
+				continue
+			}
 			for ri := range t.Rows {
 				byTable[t.Name] = append(byTable[t.Name], childRow{e: e, row: &t.Rows[ri]})
 			}
@@ -99,13 +105,27 @@ func capReason(table, col string) string {
 	return fmt.Sprintf("Table %s has reached its column limit; %s kept in _sdc_raw only", table, col)
 }
 
+// problem records an unmapped value. The event's full copy is in _sdc_raw, so
+// a problem row keeps only the start of it, and one event logs at most
+// maxProblemsPerEvent rows (a hostile event can have a thousand bad keys).
 func (w *schemaWrite) problem(e *ingest.Event, table, reason string) {
 	w.unmapped++
-	w.problems = append(w.problems, rejectedRow{table: table, reason: reason, record: truncateRecord(e.Raw)})
+	if w.perEvent == nil {
+		w.perEvent = map[*ingest.Event]int{}
+	}
+	w.perEvent[e]++
+	switch n := w.perEvent[e]; {
+	case n < maxProblemsPerEvent:
+		w.problems = append(w.problems, rejectedRow{table: table, reason: reason, record: truncateRecord(e.Raw)})
+	case n == maxProblemsPerEvent:
+		w.problems = append(w.problems, rejectedRow{table: table, reason: "Further unmapped values of this event are not listed; the event is whole in data._sdc_raw", record: truncateRecord(e.Raw)})
+	}
 }
 
-// maxRecord bounds the copy of an event kept with each problem row.
-const maxRecord = 64 << 10
+const (
+	maxRecord           = 8 << 10 // bytes of the event kept with each problem row
+	maxProblemsPerEvent = 50
+)
 
 func truncateRecord(raw []byte) string {
 	if len(raw) <= maxRecord {

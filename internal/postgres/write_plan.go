@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cioloader/cioloader/internal/ingest"
+
 	"github.com/cioloader/cioloader/internal/stitch"
 )
 
@@ -18,6 +20,7 @@ type schemaWrite struct {
 	schema   string
 	tables   map[string]*tableState
 	problems []rejectedRow // unmapped values of written events, filled after the upsert
+	perEvent map[*ingest.Event]int
 	unmapped int
 	written  int
 }

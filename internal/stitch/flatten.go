@@ -211,13 +211,13 @@ func (f *flattener) arrayMember(arr []any, depth int) {
 // expand makes one row per element of a queued array.
 func (f *flattener) expand(p pending) {
 	for i, el := range p.elems {
-		if !f.spend() {
-			return
-		}
 		l0 := len(f.levels)
 		f.levels = append(f.levels, f.levels[p.l0:p.l1]...)
 		f.levels = append(f.levels, int64(i))
 		f.beginRow(p.table, l0, len(f.levels))
+		if !f.spend() { // the row counts as a unit; refused, it is never recorded
+			return
+		}
 		if obj, ok := el.(map[string]any); ok {
 			f.object(obj, p.depth, false)
 		} else {

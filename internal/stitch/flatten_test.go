@@ -1,6 +1,8 @@
 package stitch
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -180,6 +182,10 @@ func TestFlatten(t *testing.T) {
 			"data__r[1] (empty)",
 			"! data__r: Event has more than 4 keys",
 		}},
+		{"keys_bound_before_subtable", `{"a":1,"r":[1]}`, Limits{MaxKeys: 1}, []string{
+			"data a bigint 1",
+			"! data__r: Event has more than 1 keys",
+		}},
 		{"numbers", `{"big":123456789012345678901234567890,"neg":-9223372036854775808,"over":9223372036854775808,
 			"f":1.5,"one":1.0,"e":1e2,"inf":1e400,"ninf":-1E+400,"tiny":1e-400,"huge":1e200000,"t":true,"no":false,"s":"42"}`, Limits{}, []string{
 			"data big numeric 123456789012345678901234567890",
@@ -266,4 +272,28 @@ func TestFlattenResultOwnsMemory(t *testing.T) {
 		Flatten(decode(t, emailSent), DefaultLimits())
 	}
 	require.Equal(t, want, dump(first))
+}
+
+// TestFlattenSampleEvents flattens every shipped Customer.io sample: none may
+// produce a problem, and every result must satisfy the writer's invariants.
+func TestFlattenSampleEvents(t *testing.T) {
+	t.Parallel()
+	paths, err := filepath.Glob("../../testdata/events/*.json")
+	require.NoError(t, err)
+	if len(paths) == 0 {
+		t.Skip("no sample events in testdata/events")
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			t.Parallel()
+			body, err := os.ReadFile(path)
+			require.NoError(t, err)
+			ev, err := decodeEvent(body)
+			require.NoError(t, err)
+			r := Flatten(ev, DefaultLimits())
+			checkInvariants(t, r)
+			require.Empty(t, r.Problems)
+			require.NotEmpty(t, r.Tables[0].Rows[0].Fields)
+		})
+	}
 }

@@ -192,14 +192,7 @@ func (f *flattener) result() Result {
 	if len(f.levels) > 0 {
 		levels = slices.Clone(f.levels)
 	}
-	order := f.order[:0]
-	for i, t := range f.tables {
-		if t.rows > 0 {
-			order = append(order, i)
-		}
-	}
-	f.order = order
-	slices.SortFunc(order[1:], func(a, b int) int { return strings.Compare(f.tables[a].name, f.tables[b].name) })
+	order := f.tableOrder()
 	tables := make([]Table, len(order))
 	next := slices.Grow(f.next[:0], len(f.tables))[:len(f.tables)] // next free slot in rows, per table
 	f.next = next
@@ -231,6 +224,20 @@ func (f *flattener) result() Result {
 		problems = slices.Clone(f.problems)
 	}
 	return Result{Tables: tables, Problems: problems}
+}
+
+// tableOrder lists the indexes of tables with rows: "data" first, then the
+// subtables by name (parents before children, whatever the walk order was).
+func (f *flattener) tableOrder() []int {
+	order := f.order[:0]
+	for i, t := range f.tables {
+		if t.rows > 0 {
+			order = append(order, i)
+		}
+	}
+	slices.SortFunc(order[1:], func(a, b int) int { return strings.Compare(f.tables[a].name, f.tables[b].name) })
+	f.order = order
+	return order
 }
 
 // claimSet holds the names claimed in one row: fields and arrays alike, since

@@ -265,10 +265,16 @@
     state.selectedId = id;
     history.replaceState(null, "", "#integration-" + id);
     markSelected();
+    clearDetailMessages();
+    return loadDetail();
+  }
+
+  // clearDetailMessages hides the outcome of the previous action, so what is
+  // on screen is about the latest one.
+  function clearDetailMessages() {
     ["detail-error", "urls-error", "signing-key-msg", "delete-error"].forEach(function (x) {
       say($(x), "");
     });
-    return loadDetail();
   }
 
   function restoreSelection() {
@@ -335,6 +341,9 @@
     ["generate-url", "delete-integration", "signing-key-clear"].forEach(function (x) {
       $(x).disabled = deleted;
     });
+    show($("delete-integration"), !deleted);
+    show($("delete-hint"), !deleted);
+    say($("delete-done"), deleted ? "Deleted " + fmtTime(d.disabled_at) + ". Its webhook URLs are revoked; its tables and data stay in Postgres." : "");
     $("signing-key-clear").disabled = deleted || !d.has_signing_key;
     Array.prototype.forEach.call($("signing-key-form").elements, function (e) {
       if (e.id !== "signing-key-clear") e.disabled = deleted;
@@ -393,7 +402,7 @@
       "Revoke webhook URL " + u.token_prefix + "…?\n\nCustomer.io deliveries to it will be refused from now on. This cannot be undone.";
     if (!window.confirm(msg)) return;
     btn.disabled = true;
-    say($("urls-error"), "");
+    clearDetailMessages();
     api("DELETE", "/v1/integrations/" + encodeURIComponent(state.selectedId) + "/webhook-urls/" + encodeURIComponent(u.id))
       .then(function () {
         return loadDetail();
@@ -407,7 +416,7 @@
     var btn = $("generate-url");
     var id = state.selectedId;
     btn.disabled = true;
-    say($("urls-error"), "");
+    clearDetailMessages();
     api("POST", "/v1/integrations/" + encodeURIComponent(id) + "/webhook-urls")
       .then(function (g) {
         if (state.selectedId !== id) return;
@@ -469,8 +478,8 @@
     ev.preventDefault();
     var key = $("signing-key-input").value;
     var msg = $("signing-key-msg");
+    clearDetailMessages();
     msg.classList.remove("notice-error");
-    say(msg, "");
     api("PUT", "/v1/integrations/" + encodeURIComponent(state.selectedId) + "/signing-key", { key: key }).then(
       function () {
         $("signing-key-input").value = "";
@@ -487,8 +496,8 @@
   function onClearSigningKey() {
     if (!window.confirm("Clear the signing key? Requests will no longer be signature-checked.")) return;
     var msg = $("signing-key-msg");
+    clearDetailMessages();
     msg.classList.remove("notice-error");
-    say(msg, "");
     api("DELETE", "/v1/integrations/" + encodeURIComponent(state.selectedId) + "/signing-key").then(
       function () {
         say(msg, "Signing key cleared.");
@@ -510,7 +519,7 @@
       'Delete integration "' + d.name + '"?\n\nAll its webhook URLs are revoked and it stops accepting events. ' +
       "Its tables and data stay in Postgres.";
     if (!window.confirm(msg)) return;
-    say($("delete-error"), "");
+    clearDetailMessages();
     api("DELETE", "/v1/integrations/" + encodeURIComponent(d.id)).then(function () {
       clearNewURL();
       return Promise.all([loadList(), loadDetail()]);
