@@ -280,3 +280,14 @@ func TestRelocatesWhenUnreachableAsRoot(t *testing.T) {
 	c2 := startT(t, Options{Dir: dir, StopWithProcess: true})
 	require.Equal(t, c.Dir(), c2.Dir())
 }
+
+func TestRootNeedsServerUser(t *testing.T) {
+	t.Parallel()
+	requireBinaries(t)
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs the server as another user")
+	}
+	_, err := Start(context.Background(), Options{Dir: t.TempDir(), User: "cioloader-no-such-user"})
+	require.ErrorContains(t, err, "refuses")
+	require.ErrorContains(t, err, "cioloader-no-such-user")
+}

@@ -29,16 +29,18 @@ func (s *Store) WriteBatch(ctx context.Context, reqs []*ingest.Request) error {
 		plans = append(plans, p)
 	}
 	now := s.now().UTC()
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for _, p := range plans {
-			if err := p.write(ctx, tx, now); err != nil {
-				return fmt.Errorf("write %s: %w", p.schema, err)
-			}
-		}
+	b := &pgx.Batch{}
+	for _, p := range plans {
+		p.queue(b, now)
+	}
+	if b.Len() == 0 {
 		return nil
-	})
-	if err != nil {
-		return translate(err)
+	}
+	// One pipeline ending in one Sync: Postgres runs it as a single implicit
+	// transaction, committed at the Sync, so a whole group commit costs one
+	// round trip (plus a describe round trip the first time a statement is seen).
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write batch: %w", translate(err))
 	}
 	for _, p := range plans {
 		p.count(s)

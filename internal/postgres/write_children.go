@@ -19,15 +19,12 @@ type childRow struct {
 	row *stitch.Row
 }
 
-// childInserts builds one INSERT per subtable for the written events, and
-// records every value that could not be mapped (Flatten's problems, and fields
-// or tables past the caps) as a problem row.
-func (w *schemaWrite) childInserts(written map[string]bool) []queued {
+// childInserts builds one INSERT per subtable, and records every value that
+// could not be mapped (Flatten's problems, and fields or tables past the caps)
+// as a problem row.
+func (w *schemaWrite) childInserts() []queued {
 	byTable := map[string][]childRow{}
 	for _, e := range w.g.events {
-		if !written[e.ID] {
-			continue
-		}
 		for _, p := range e.Flat.Problems {
 			w.problem(e, p.Table, p.Reason)
 		}
@@ -88,7 +85,10 @@ func (w *schemaWrite) childInsert(name string, rows []childRow) queued {
 			}
 		}
 	}
-	q, args := insertSQL(ident(w.schema, name), cols, nil, 1)
+	// Only rows of the version data now holds: an older re-delivery whose
+	// upsert was refused by the sequence guard inserts nothing.
+	join := fmt.Sprintf(" JOIN %s AS d ON d.event_id = u.c0 AND d._sdc_sequence = u.c%d", ident(w.schema, "data"), ts.depth+1)
+	q, args := insertSQLFrom(ident(w.schema, name), cols, nil, 1, join)
 	return queued{sql: q + " ON CONFLICT DO NOTHING", args: args}
 }
 

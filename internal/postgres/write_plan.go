@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -19,72 +18,58 @@ type schemaWrite struct {
 	g        *schemaGroup
 	schema   string
 	tables   map[string]*tableState
-	problems []rejectedRow // unmapped values of written events, filled after the upsert
+	problems []rejectedRow // unmapped values, filled while the subtable inserts are built
 	perEvent map[*ingest.Event]int
 	unmapped int
-	written  int
 }
 
 func newSchemaWrite(g *schemaGroup, tables map[string]*tableState) *schemaWrite {
 	return &schemaWrite{g: g, schema: g.schema, tables: tables}
 }
 
-// write runs the two round trips: (1) upsert data and rudder_events and log
-// rejections; (2) for the events actually written, replace their subtable rows
-// and log their unmapped values.
-func (w *schemaWrite) write(ctx context.Context, tx pgx.Tx, now time.Time) error {
-	b := &pgx.Batch{}
-	if len(w.g.events) > 0 {
-		q, args := w.dataUpsert(now)
-		b.Queue(q, args...)
-		q, args = w.rudderUpsert()
-		b.Queue(q, args...)
-	}
+// queue adds this schema's statements to the batch, in an order where each
+// statement sees the effects of the ones before it (same transaction):
+//  1. upsert data (sequence-guarded) and rudder_events, log rejections;
+//  2. per subtable, delete rows left by an older version of an event in the
+//     batch (their _sdc_sequence is below the data row's);
+//  3. insert the subtable rows of the versions that data now holds (joined on
+//     event_id and _sdc_sequence, so an older re-delivery inserts nothing);
+//  4. log unmapped values.
+func (w *schemaWrite) queue(b *pgx.Batch, now time.Time) {
 	if len(w.g.rejected) > 0 {
 		q, args := w.rejectedInsert(w.g.rejected, now)
 		b.Queue(q, args...)
 	}
-	if b.Len() == 0 {
-		return nil
-	}
-	res := tx.SendBatch(ctx, b)
-	written, updated, err := w.readUpsert(res)
-	if err != nil {
-		_ = res.Close()
-		return err
-	}
-	if err := res.Close(); err != nil {
-		return err
-	}
-	w.written = len(written)
-	return w.writeChildren(ctx, tx, written, updated, now)
-}
-
-func (w *schemaWrite) readUpsert(res pgx.BatchResults) (map[string]bool, []string, error) {
-	written := map[string]bool{}
-	var updated []string
 	if len(w.g.events) == 0 {
-		return written, nil, nil
+		return
 	}
-	rows, err := res.Query()
-	if err != nil {
-		return nil, nil, err
+	q, args := w.dataUpsert(now)
+	b.Queue(q, args...)
+	q, args = w.rudderUpsert()
+	b.Queue(q, args...)
+	ids := make([]string, len(w.g.events))
+	for i, e := range w.g.events {
+		ids[i] = e.ID
 	}
-	var id string
-	var inserted bool
-	_, err = pgx.ForEachRow(rows, []any{&id, &inserted}, func() error {
-		written[id] = true
-		if !inserted {
-			updated = append(updated, id)
+	for _, name := range slices.Sorted(maps.Keys(w.tables)) {
+		if name != "data" {
+			b.Queue(fmt.Sprintf(`DELETE FROM %s AS s USING %s AS d
+				WHERE d.event_id = ANY($1) AND s._sdc_source_key_event_id = d.event_id AND s._sdc_sequence < d._sdc_sequence`,
+				ident(w.schema, name), ident(w.schema, "data")), ids)
 		}
-		return nil
-	})
-	return written, updated, err
+	}
+	for _, c := range w.childInserts() {
+		b.Queue(c.sql, c.args...)
+	}
+	if len(w.problems) > 0 {
+		q, args := w.rejectedInsert(w.problems, now)
+		b.Queue(q, args...)
+	}
 }
 
 // dataUpsert: the newest copy replaces the whole row (every column is listed,
 // absent ones as NULL), and the sequence guard keeps a re-delivered older copy
-// from overwriting a newer one. RETURNING tells inserts (xmax = 0) from updates.
+// from overwriting a newer one.
 func (w *schemaWrite) dataUpsert(now time.Time) (string, []any) {
 	evs := w.g.events
 	n := len(evs)
@@ -117,7 +102,7 @@ func (w *schemaWrite) dataUpsert(now time.Time) (string, []any) {
 		names = append(names, c.name)
 	}
 	q += " ON CONFLICT (event_id) DO UPDATE SET " + setAll(names) +
-		" WHERE t._sdc_sequence < EXCLUDED._sdc_sequence RETURNING t.event_id, (t.xmax = 0)"
+		" WHERE t._sdc_sequence < EXCLUDED._sdc_sequence"
 	return q, append(args, now)
 }
 
@@ -133,29 +118,4 @@ func (w *schemaWrite) rejectedInsert(rows []rejectedRow, now time.Time) (string,
 	q, args := insertSQL(ident(w.schema, "_sdc_rejected"), []*column{table, reason, record},
 		[][2]string{{"_sdc_rejected_at", "$4::timestamptz"}}, 1)
 	return q, append(args, now)
-}
-
-// writeChildren replaces the subtable rows of the events just written: rows of
-// updated events are deleted first (in every subtable, so a shorter or missing
-// array leaves nothing stale), then the new elements are inserted.
-func (w *schemaWrite) writeChildren(ctx context.Context, tx pgx.Tx, written map[string]bool, updated []string, now time.Time) error {
-	b := &pgx.Batch{}
-	if len(updated) > 0 {
-		for _, name := range slices.Sorted(maps.Keys(w.tables)) {
-			if name != "data" {
-				b.Queue(fmt.Sprintf("DELETE FROM %s WHERE _sdc_source_key_event_id = ANY($1)", ident(w.schema, name)), updated)
-			}
-		}
-	}
-	for _, c := range w.childInserts(written) {
-		b.Queue(c.sql, c.args...)
-	}
-	if len(w.problems) > 0 {
-		q, args := w.rejectedInsert(w.problems, now)
-		b.Queue(q, args...)
-	}
-	if b.Len() == 0 {
-		return nil
-	}
-	return tx.SendBatch(ctx, b).Close()
 }
