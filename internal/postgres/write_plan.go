@@ -53,8 +53,10 @@ func (w *schemaWrite) queue(b *pgx.Batch, now time.Time) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(w.tables)) {
 		if name != "data" {
-			b.Queue(fmt.Sprintf(`DELETE FROM %s AS s USING %s AS d
-				WHERE d.event_id = ANY($1) AND s._sdc_source_key_event_id = d.event_id AND s._sdc_sequence < d._sdc_sequence`,
+			// Written so the plan (generic, prepared once) starts from the
+			// subtable's primary-key index, never a scan of the whole subtable.
+			b.Queue(fmt.Sprintf(`DELETE FROM %s AS s WHERE s._sdc_source_key_event_id = ANY($1)
+				AND s._sdc_sequence < (SELECT d._sdc_sequence FROM %s AS d WHERE d.event_id = s._sdc_source_key_event_id)`,
 				ident(w.schema, name), ident(w.schema, "data")), ids)
 		}
 	}
