@@ -23,7 +23,8 @@ func rudderUpsertSQL(schema string, evs []*ingest.Event, received func(*ingest.E
 		textColumn("payload", n), int8Column("_sdc_sequence", n),
 	}
 	cols[1].conv = "::uuid"
-	// The payload is parsed once; properties and context are its members.
+	// The payload is parsed once (OFFSET 0 keeps the planner from inlining the
+	// cast into each of the three uses); properties and context are its members.
 	var buf []byte
 	for i, e := range evs {
 		r := e.Rudder
@@ -45,7 +46,7 @@ func rudderUpsertSQL(schema string, evs []*ingest.Event, received func(*ingest.E
 	cols[11].hidden = true
 	q, args := insertSQLFrom(ident(schema, "rudder_events"), cols, [][2]string{
 		{ident("payload"), "j.p"}, {ident("properties"), "j.p->'properties'"}, {ident("context"), "j.p->'context'"},
-	}, 1, " CROSS JOIN LATERAL (SELECT u.c11::jsonb AS p) AS j")
+	}, 1, " CROSS JOIN LATERAL (SELECT u.c11::jsonb AS p OFFSET 0) AS j")
 	names := make([]string, 0, len(cols)+2)
 	for _, c := range cols[1:] {
 		if !c.hidden {

@@ -1,0 +1,241 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cioloader/cioloader/internal/domain"
+)
+
+// recordingWriter is the batcher's seam, not a database: it records the
+// batches it is given and answers with what the test scripts.
+type recordingWriter struct {
+	mu      sync.Mutex
+	batches [][]*Request
+	gate    chan struct{} // when non-nil, each write waits for a token
+	entered chan struct{} // receives one value as each write starts
+	fail    func([]*Request) error
+}
+
+func newGatedWriter() *recordingWriter {
+	return &recordingWriter{gate: make(chan struct{}), entered: make(chan struct{}, 100)}
+}
+
+// waitEntered blocks until a write has started (the worker holds a request).
+func (w *recordingWriter) waitEntered(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no write started")
+	}
+}
+
+func (w *recordingWriter) WriteBatch(ctx context.Context, reqs []*Request) error {
+	if w.entered != nil {
+		w.entered <- struct{}{}
+	}
+	if w.gate != nil {
+		select {
+		case <-w.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	w.mu.Lock()
+	w.batches = append(w.batches, reqs)
+	w.mu.Unlock()
+	if w.fail != nil {
+		return w.fail(reqs)
+	}
+	return nil
+}
+
+func (w *recordingWriter) sizes() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []int
+	for _, b := range w.batches {
+		out = append(out, len(b))
+	}
+	return out
+}
+
+func startBatcher(t *testing.T, w Writer, cfg BatcherConfig) *Batcher {
+	t.Helper()
+	b := NewBatcher(w, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = b.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return b
+}
+
+func req(events int) *Request {
+	return &Request{Schema: "s", Events: make([]Event, events)}
+}
+
+// Ensure a lone request is written at once: no waiting for company.
+func TestBatcherLoneRequestCommitsAtOnce(t *testing.T) {
+	t.Parallel()
+	w := &recordingWriter{}
+	b := startBatcher(t, w, BatcherConfig{Workers: 1})
+	start := time.Now()
+	require.NoError(t, b.Submit(context.Background(), req(1)))
+	require.Less(t, time.Since(start), 200*time.Millisecond)
+	require.Equal(t, []int{1}, w.sizes())
+}
+
+// Ensure requests queued while a write is in flight share the next transaction.
+func TestBatcherGroupsQueuedRequests(t *testing.T) {
+	t.Parallel()
+	w := newGatedWriter()
+	b := startBatcher(t, w, BatcherConfig{Workers: 1, MaxEvents: 100})
+	var wg sync.WaitGroup
+	errs := make(chan error, 11)
+	wg.Go(func() { errs <- b.Submit(context.Background(), req(1)) })
+	w.waitEntered(t)
+	for range 10 {
+		wg.Go(func() { errs <- b.Submit(context.Background(), req(1)) })
+	}
+	require.Eventually(t, func() bool { return len(b.queue) == 10 }, time.Second, time.Millisecond)
+	w.gate <- struct{}{} // first write
+	w.gate <- struct{}{} // second write: all ten together
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, []int{1, 10}, w.sizes())
+}
+
+// Ensure a batch stops growing at MaxEvents.
+func TestBatcherBoundsBatchSize(t *testing.T) {
+	t.Parallel()
+	w := newGatedWriter()
+	b := startBatcher(t, w, BatcherConfig{Workers: 1, MaxEvents: 5})
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = b.Submit(context.Background(), req(1)) })
+	w.waitEntered(t)
+	for range 8 {
+		wg.Go(func() { _ = b.Submit(context.Background(), req(1)) })
+	}
+	require.Eventually(t, func() bool { return len(b.queue) == 8 }, time.Second, time.Millisecond)
+	for range 3 {
+		w.gate <- struct{}{}
+	}
+	wg.Wait()
+	require.Equal(t, []int{1, 5, 3}, w.sizes())
+}
+
+// Ensure one failing request does not fail its neighbours: the batch is
+// retried request by request and only the bad one gets the error.
+func TestBatcherIsolatesAFailingRequest(t *testing.T) {
+	t.Parallel()
+	bad := req(1)
+	w := &recordingWriter{gate: make(chan struct{}, 100), entered: make(chan struct{}, 100), fail: func(reqs []*Request) error {
+		for _, r := range reqs {
+			if r == bad {
+				return errors.New("value out of range")
+			}
+		}
+		return nil
+	}}
+	b := startBatcher(t, w, BatcherConfig{Workers: 1})
+	first := req(1)
+	var wg sync.WaitGroup
+	results := map[*Request]error{}
+	var mu sync.Mutex
+	submit := func(r *Request) {
+		err := b.Submit(context.Background(), r)
+		mu.Lock()
+		results[r] = err
+		mu.Unlock()
+	}
+	wg.Go(func() { submit(first) })
+	w.waitEntered(t)
+	good := req(1)
+	wg.Go(func() { submit(bad) })
+	wg.Go(func() { submit(good) })
+	require.Eventually(t, func() bool { return len(b.queue) == 2 }, time.Second, time.Millisecond)
+	for range 10 {
+		w.gate <- struct{}{}
+	}
+	wg.Wait()
+	require.NoError(t, results[first])
+	require.NoError(t, results[good])
+	require.Error(t, results[bad])
+}
+
+// Ensure a transient failure fails the whole batch (no retry storm) and is unavailable.
+func TestBatcherUnavailableFailsWholeBatch(t *testing.T) {
+	t.Parallel()
+	w := &recordingWriter{fail: func([]*Request) error {
+		return domain.Errorf(domain.ErrUnavailable, "database down")
+	}}
+	b := startBatcher(t, w, BatcherConfig{Workers: 1})
+	err := b.Submit(context.Background(), req(2))
+	require.ErrorIs(t, err, domain.ErrUnavailable)
+	require.Equal(t, []int{1}, w.sizes())
+}
+
+// Ensure a request whose commit does not finish in time gets ErrUnavailable.
+func TestBatcherDeadline(t *testing.T) {
+	t.Parallel()
+	w := newGatedWriter()
+	b := startBatcher(t, w, BatcherConfig{Workers: 1, Deadline: 100 * time.Millisecond})
+	start := time.Now()
+	err := b.Submit(context.Background(), req(1))
+	require.ErrorIs(t, err, domain.ErrUnavailable)
+	require.Less(t, time.Since(start), time.Second)
+}
+
+// Ensure a full queue answers ErrUnavailable instead of blocking.
+func TestBatcherQueueFull(t *testing.T) {
+	t.Parallel()
+	w := newGatedWriter()
+	b := startBatcher(t, w, BatcherConfig{Workers: 1, QueueLen: 1, Deadline: 2 * time.Second})
+	go func() { _ = b.Submit(context.Background(), req(1)) }() // held by the worker
+	w.waitEntered(t)
+	go func() { _ = b.Submit(context.Background(), req(1)) }() // fills the queue
+	require.Eventually(t, func() bool { return len(b.queue) == 1 }, time.Second, time.Millisecond)
+	err := b.Submit(context.Background(), req(1))
+	require.ErrorIs(t, err, domain.ErrUnavailable)
+	require.Contains(t, err.Error(), "queue is full")
+	close(w.gate)
+}
+
+// Ensure shutdown answers everything already queued, then refuses new work.
+func TestBatcherShutdownDrains(t *testing.T) {
+	t.Parallel()
+	w := newGatedWriter()
+	b := NewBatcher(w, BatcherConfig{Workers: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = b.Run(ctx); close(done) }()
+	var wg sync.WaitGroup
+	errs := make(chan error, 5)
+	wg.Go(func() { errs <- b.Submit(context.Background(), req(1)) })
+	w.waitEntered(t)
+	for range 4 {
+		wg.Go(func() { errs <- b.Submit(context.Background(), req(1)) })
+	}
+	require.Eventually(t, func() bool { return len(b.queue) == 4 }, time.Second, time.Millisecond)
+	cancel()
+	close(w.gate)
+	wg.Wait()
+	<-done
+	require.Equal(t, []int{1, 4}, w.sizes())
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.ErrorIs(t, b.Submit(context.Background(), req(1)), domain.ErrUnavailable)
+}
