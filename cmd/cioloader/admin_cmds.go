@@ -5,8 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,90 +16,147 @@ import (
 	"github.com/cioloader/cioloader/internal/postgres"
 )
 
-// withAdmin parses flags, opens the database (migrating it) and runs fn with
-// the same admin service the HTTP API uses.
-func withAdmin(ctx context.Context, e env, fs *flag.FlagSet, args []string, fn func(svc *admin.Service, rest []string) error) error {
-	cfg, err := loadConfig(fs, args, e)
-	if err != nil {
-		return err
+// dbNote ends the help of every command that works on the database.
+const dbNote = "Works straight on the database: DATABASE_URL, or the embedded Postgres under CIOLOADER_DATA_DIR/pg " +
+	"(joined, and left running, when cioloader serve already runs it)."
+
+// subcommand is one action of a command group (integrations, urls).
+type subcommand struct {
+	name, args, summary string
+	nargs               int                  // positional arguments required
+	check               func([]string) error // optional check of the arguments, before the database is opened
+	run                 func(ctx context.Context, c *adminCall) error
+}
+
+// adminCall is what a subcommand runs with.
+type adminCall struct {
+	e      env
+	svc    *admin.Service
+	store  *postgres.Store
+	args   []string
+	asJSON bool
+}
+
+// runGroup dispatches "cioloader GROUP SUB [flags] [args]": help, argument
+// checks (before touching the database), then the subcommand on the database.
+func runGroup(ctx context.Context, e env, group, summary string, subs []subcommand, args []string) error {
+	printHelp := func() {
+		fmt.Fprintf(e.stdout, "Usage: cioloader %s SUBCOMMAND [flags] [args]\n\n%s\n\nSubcommands:\n", group, summary)
+		for _, s := range subs {
+			fmt.Fprintf(e.stdout, "  %-30s %s\n", strings.TrimSpace(s.name+" "+s.args), s.summary)
+		}
+		fmt.Fprintf(e.stdout, "\nINTEGRATION is an integration's id, name or schema. Every subcommand takes --json.\n"+
+			"Run cioloader %s SUBCOMMAND --help for its flags.\n", group)
 	}
-	log := newLogger(cfg, e.stderr).With("command", fs.Name())
-	log = slog.New(quietHandler{log.Handler()})
-	db, err := openDatabase(ctx, cfg, log)
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	if len(args) == 0 {
+		return usagef("%s needs a subcommand: %s (run cioloader %s --help)", group, strings.Join(names, ", "), group)
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		printHelp()
+		return flag.ErrHelp
+	}
+	for _, s := range subs {
+		if s.name != args[0] {
+			continue
+		}
+		name := group + " " + s.name
+		fs := newFlags(e, name, s.args, s.summary+".\n\n"+dbNote)
+		asJSON := fs.Bool("json", false, "print JSON for scripts")
+		cfg, err := loadConfig(fs, args[1:], e)
+		if err != nil {
+			return err
+		}
+		if fs.NArg() != s.nargs {
+			return usagef("usage: cioloader %s %s (run cioloader %s --help)", name, s.args, name)
+		}
+		if s.check != nil {
+			if err := s.check(fs.Args()); err != nil {
+				return err
+			}
+		}
+		return withStore(ctx, e, cfg, name, func(store *postgres.Store) error {
+			return s.run(ctx, &adminCall{
+				e: e, svc: &admin.Service{Store: store, BaseURL: cfg.BaseURL()}, store: store, args: fs.Args(), asJSON: *asJSON,
+			})
+		})
+	}
+	return usagef("unknown %s subcommand %q: use %s (run cioloader %s --help)", group, args[0], strings.Join(names, ", "), group)
+}
+
+// withStore opens the database (migrating it) and runs fn with the store.
+func withStore(ctx context.Context, e env, cfg *config.Config, command string, fn func(*postgres.Store) error) error {
+	log := cliLogger(cfg, e, command)
+	db, err := openCLIDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer db.close()
 	if err := postgres.MigrateUp(ctx, db.url); err != nil {
-		return err
+		return fmt.Errorf("database: %w", err)
 	}
 	store, err := postgres.Open(ctx, db.url, postgres.Config{MaxConns: 4}, log, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("database: %w", err)
 	}
 	defer store.Close()
-	return fn(&admin.Service{Store: store, BaseURL: cfg.BaseURL()}, fs.Args())
+	return fn(store)
 }
 
-// quietHandler keeps CLI output to warnings and errors.
-type quietHandler struct{ slog.Handler }
-
-func (q quietHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-
 func runIntegrations(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 {
-		return usagef("integrations needs a subcommand: create NAME | list | delete ID")
+	return runGroup(ctx, e, "integrations", "Manage integrations. "+dbNote, []subcommand{
+		{"create", "NAME", "create an integration with its schema, tables and views", 1, nil, integrationsCreate},
+		{"list", "", "list every integration (deleted ones too)", 0, nil, integrationsList},
+		{"delete", "INTEGRATION", "delete an integration: its URLs are revoked; its schema and data stay", 1, nil, integrationsDelete},
+	}, args)
+}
+
+func integrationsCreate(ctx context.Context, c *adminCall) error {
+	in, err := c.svc.CreateIntegration(ctx, c.args[0])
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
-	fs := newFlags(e, "integrations "+sub, "", "Manage integrations (works straight on the database).")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	switch sub {
-	case "create":
-		return withAdmin(ctx, e, fs, args, func(svc *admin.Service, rest []string) error {
-			if len(rest) != 1 {
-				return usagef("usage: cioloader integrations create NAME")
-			}
-			in, err := svc.CreateIntegration(ctx, rest[0])
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				return printJSON(e.stdout, in)
-			}
-			fmt.Fprintf(e.stdout, "created integration %d %q with schema %s\n", in.ID, in.Name, in.Schema)
-			return nil
-		})
-	case "list":
-		return withAdmin(ctx, e, fs, args, func(svc *admin.Service, rest []string) error {
-			list, err := svc.Store.ListIntegrations(ctx)
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				if list == nil {
-					list = []domain.Integration{}
-				}
-				return printJSON(e.stdout, list)
-			}
-			return printIntegrations(e.stdout, list)
-		})
-	case "delete":
-		return withAdmin(ctx, e, fs, args, func(svc *admin.Service, rest []string) error {
-			if len(rest) != 1 {
-				return usagef("usage: cioloader integrations delete ID")
-			}
-			in, err := svc.Store.FindIntegration(ctx, rest[0])
-			if err != nil {
-				return err
-			}
-			if err := svc.Store.DisableIntegration(ctx, in.ID); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "deleted integration %d: its URLs are revoked; schema %s and its data stay\n", in.ID, in.Schema)
-			return nil
-		})
+	if c.asJSON {
+		return printJSON(c.e.stdout, in)
 	}
-	return usagef("unknown integrations subcommand %q: use create, list or delete", sub)
+	fmt.Fprintf(c.e.stdout, "created integration %d %q with schema %s\n", in.ID, in.Name, in.Schema)
+	return nil
+}
+
+func integrationsList(ctx context.Context, c *adminCall) error {
+	list, err := c.store.ListIntegrations(ctx)
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		if list == nil {
+			list = []domain.Integration{}
+		}
+		return printJSON(c.e.stdout, list)
+	}
+	return printIntegrations(c.e.stdout, list)
+}
+
+func integrationsDelete(ctx context.Context, c *adminCall) error {
+	in, err := c.store.FindIntegration(ctx, c.args[0])
+	if err != nil {
+		return err
+	}
+	if err := c.store.DisableIntegration(ctx, in.ID); err != nil {
+		return err
+	}
+	if c.asJSON {
+		if in, err = c.store.FindIntegrationByID(ctx, in.ID); err != nil {
+			return err
+		}
+		return printJSON(c.e.stdout, in)
+	}
+	fmt.Fprintf(c.e.stdout, "deleted integration %d %q: its URLs are revoked; schema %s and its data stay\n", in.ID, in.Name, in.Schema)
+	return nil
 }
 
 func printIntegrations(w io.Writer, list []domain.Integration) error {
@@ -116,80 +173,65 @@ func printIntegrations(w io.Writer, list []domain.Integration) error {
 }
 
 func runURLs(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 {
-		return usagef("urls needs a subcommand: generate INTEGRATION | list INTEGRATION | revoke URL_ID")
+	return runGroup(ctx, e, "urls", "Manage webhook URLs. "+dbNote, []subcommand{
+		{"generate", "INTEGRATION", "make a webhook URL (printed this once: paste it into Customer.io); at most 2 active per integration", 1, nil, urlsGenerate},
+		{"list", "INTEGRATION", "list an integration's webhook URLs (token prefixes only), newest first", 1, nil, urlsList},
+		{"revoke", "URL_ID", "revoke a webhook URL (its id from urls list): it stops accepting events at once", 1, checkURLID, urlsRevoke},
+	}, args)
+}
+
+func urlsGenerate(ctx context.Context, c *adminCall) error {
+	in, err := c.store.FindIntegration(ctx, c.args[0])
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
-	fs := newFlags(e, "urls "+sub, "", "Manage webhook URLs (works straight on the database). INTEGRATION is an id, a name or a schema.")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	one := func(rest []string, what string) (string, error) {
-		if len(rest) != 1 {
-			return "", usagef("usage: cioloader urls %s %s", sub, what)
+	u, err := c.svc.GenerateURL(ctx, in.ID)
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		return printJSON(c.e.stdout, u)
+	}
+	fmt.Fprintf(c.e.stdout, "%s\n", u.URL)
+	fmt.Fprintf(c.e.stderr, "URL %d for %s. This is the only time it is shown: paste it into Customer.io now.\n", u.ID, in.Schema)
+	return nil
+}
+
+func urlsList(ctx context.Context, c *adminCall) error {
+	in, err := c.store.FindIntegration(ctx, c.args[0])
+	if err != nil {
+		return err
+	}
+	list, err := c.store.ListURLs(ctx, in.ID)
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		if list == nil {
+			list = []domain.WebhookURL{}
 		}
-		return rest[0], nil
+		return printJSON(c.e.stdout, list)
 	}
-	switch sub {
-	case "generate":
-		return withAdmin(ctx, e, fs, args, func(svc *admin.Service, rest []string) error {
-			ref, err := one(rest, "INTEGRATION")
-			if err != nil {
-				return err
-			}
-			in, err := svc.Store.FindIntegration(ctx, ref)
-			if err != nil {
-				return err
-			}
-			u, err := svc.GenerateURL(ctx, in.ID)
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				return printJSON(e.stdout, u)
-			}
-			fmt.Fprintf(e.stdout, "%s\n", u.URL)
-			fmt.Fprintf(e.stderr, "URL %d for %s. This is the only time it is shown: paste it into Customer.io now.\n", u.ID, in.Schema)
-			return nil
-		})
-	case "list":
-		return withAdmin(ctx, e, fs, args, func(svc *admin.Service, rest []string) error {
-			ref, err := one(rest, "INTEGRATION")
-			if err != nil {
-				return err
-			}
-			in, err := svc.Store.FindIntegration(ctx, ref)
-			if err != nil {
-				return err
-			}
-			list, err := svc.Store.ListURLs(ctx, in.ID)
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				if list == nil {
-					list = []domain.WebhookURL{}
-				}
-				return printJSON(e.stdout, list)
-			}
-			return printURLs(e.stdout, list)
-		})
-	case "revoke":
-		return withAdmin(ctx, e, fs, args, func(svc *admin.Service, rest []string) error {
-			ref, err := one(rest, "URL_ID")
-			if err != nil {
-				return err
-			}
-			id, err := strconv.ParseInt(ref, 10, 64)
-			if err != nil {
-				return usagef("URL_ID must be a number (see cioloader urls list)")
-			}
-			if err := svc.Store.RevokeURL(ctx, 0, id); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "revoked webhook URL %d\n", id)
-			return nil
-		})
+	return printURLs(c.e.stdout, list)
+}
+
+func checkURLID(args []string) error {
+	if id, err := strconv.ParseInt(args[0], 10, 64); err != nil || id <= 0 {
+		return usagef("URL_ID must be a webhook URL's number (see cioloader urls list INTEGRATION), not %q", args[0])
 	}
-	return usagef("unknown urls subcommand %q: use generate, list or revoke", sub)
+	return nil
+}
+
+func urlsRevoke(ctx context.Context, c *adminCall) error {
+	id, _ := strconv.ParseInt(c.args[0], 10, 64)
+	if err := c.store.RevokeURL(ctx, 0, id); err != nil {
+		return err
+	}
+	if c.asJSON {
+		return printJSON(c.e.stdout, map[string]any{"id": id, "revoked": true})
+	}
+	fmt.Fprintf(c.e.stdout, "revoked webhook URL %d\n", id)
+	return nil
 }
 
 func printURLs(w io.Writer, list []domain.WebhookURL) error {
@@ -207,51 +249,68 @@ func printURLs(w io.Writer, list []domain.WebhookURL) error {
 	return tw.Flush()
 }
 
+// migrateStatus is what migrate prints with --json.
+type migrateStatus struct {
+	Action  string `json:"action"`
+	Version uint   `json:"version"`
+	Dirty   bool   `json:"dirty"`
+	Latest  uint   `json:"latest"`
+}
+
 func runMigrate(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "migrate", "[up|down N|version]", "Apply (up, the default), roll back (down N) or show (version) the control-schema migrations.")
+	fs := newFlags(e, "migrate", "[up|down N|version]",
+		"Apply (up, the default), roll back (down N) or show (version) the control-schema migrations.\n\n"+dbNote)
+	asJSON := fs.Bool("json", false, "print JSON for scripts")
 	cfg, err := loadConfig(fs, args, e)
 	if err != nil {
 		return err
 	}
-	return migrateCmd(ctx, e, cfg, fs.Args())
-}
-
-func migrateCmd(ctx context.Context, e env, cfg *config.Config, rest []string) error {
-	action := "up"
+	rest := fs.Args()
+	action, steps := "up", 0
 	if len(rest) > 0 {
 		action = rest[0]
 	}
-	log := slog.New(quietHandler{newLogger(cfg, e.stderr).Handler()})
-	db, err := openDatabase(ctx, cfg, log)
+	switch {
+	case action == "up" && len(rest) <= 1, action == "version" && len(rest) == 1:
+	case action == "down" && len(rest) == 2:
+		n, err := strconv.Atoi(rest[1])
+		if err != nil || n <= 0 {
+			return usagef("migrate down needs a positive number of steps, not %q", rest[1])
+		}
+		steps = n
+	default:
+		return usagef("usage: cioloader migrate [up|down N|version] (run cioloader migrate --help)")
+	}
+	log := cliLogger(cfg, e, "migrate")
+	db, err := openCLIDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer db.close()
 	mg, err := postgres.NewMigrator(db.url)
 	if err != nil {
-		return err
+		return fmt.Errorf("database: %w", err)
 	}
 	defer mg.Close()
-	switch {
-	case action == "up" && len(rest) <= 1:
+	switch action {
+	case "up":
 		err = mg.Up()
-	case action == "down" && len(rest) == 2:
-		n, perr := strconv.Atoi(rest[1])
-		if perr != nil || n <= 0 {
-			return usagef("migrate down needs a positive number of steps")
-		}
-		err = mg.Down(n)
-	case action == "version" && len(rest) == 1:
-	default:
-		return usagef("usage: cioloader migrate [up|down N|version]")
+	case "down":
+		err = mg.Down(steps)
 	}
 	if err != nil {
 		return err
 	}
-	v, dirty, err := mg.Version()
-	if err != nil {
+	st := migrateStatus{Action: action}
+	if st.Version, st.Dirty, err = mg.Version(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "control schema version %d (dirty=%t)\n", v, dirty)
+	if st.Latest, err = postgres.Latest(); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, st)
+	}
+	fmt.Fprintf(e.stdout, "control schema version %d (dirty=%t; this binary's latest is %d)\n", st.Version, st.Dirty, st.Latest)
 	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,23 +10,36 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/pgcluster"
 	"github.com/cioloader/cioloader/internal/token"
 )
 
-// loadConfig reads the configuration; flag mistakes are usage errors.
+// loadConfig reads the configuration from the environment and the flags
+// registered on fs plus the configuration flags; flags may follow positional
+// arguments, which fs.Args() then holds. Flag mistakes are usage errors (exit
+// 2), a bad setting is a configuration error (exit 1).
 func loadConfig(fs *flag.FlagSet, args []string, e env) (*config.Config, error) {
-	cfg, err := config.Load(fs, args, e.getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil, err
-	}
-	if err != nil && strings.Contains(err.Error(), "flag") {
-		return nil, usagef("%v", err)
-	}
+	flags, positional := splitArgs(fs, args)
+	var cfg *config.Config
+	err := parseWith(fs, func() error {
+		var err error
+		cfg, err = config.Load(fs, flags, e.getenv)
+		return err
+	})
 	if err != nil {
+		if _, ok := err.(usageError); ok || err == flag.ErrHelp {
+			return nil, err
+		}
 		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
@@ -52,33 +64,139 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// cliLogger is the logger of the commands other than serve: silent, so that
+// a failure is exactly one line on stderr, unless CIOLOADER_LOG_LEVEL=debug
+// asks to see what happens (embedded Postgres start, ...).
+func cliLogger(cfg *config.Config, e env, command string) *slog.Logger {
+	if cfg.LogLevel != "debug" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return newLogger(cfg, e.stderr).With("command", command)
+}
+
 // database is the Postgres a command uses: DATABASE_URL, or the embedded one.
 type database struct {
 	url      string
 	embedded bool
+	cluster  *pgcluster.Cluster // nil with DATABASE_URL
+	adopted  bool               // the embedded server was already running (e.g. under serve)
 	close    func()
 }
 
-// openDatabase returns DATABASE_URL when set; otherwise it starts (or joins)
-// the embedded cluster under DATA_DIR/pg and says so in the log.
+// openDatabase is serve's database: DATABASE_URL when set; otherwise it
+// starts (or joins) the embedded cluster under DATA_DIR/pg, says so in the
+// log, and stops it when closed.
 func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*database, error) {
 	if cfg.DatabaseURL != "" {
 		return &database{url: cfg.DatabaseURL, close: func() {}}, nil
 	}
+	db, err := startEmbedded(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("using the embedded postgres (set DATABASE_URL to use your own)", "dir", db.cluster.Dir())
+	db.close = func() {
+		if err := db.cluster.Stop(context.Background()); err != nil {
+			log.Warn("stopping embedded postgres", "err", err)
+		}
+	}
+	return db, nil
+}
+
+// openCLIDatabase is the database of a one-shot command (integrations, urls,
+// migrate, replay). With the embedded cluster it joins a running server
+// (typically the one `cioloader serve` uses) and leaves it running; a
+// server it had to start itself is stopped at close, unless other clients
+// (a serve started meanwhile, psql) are connected to it by then.
+func openCLIDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*database, error) {
+	if cfg.DatabaseURL != "" {
+		return &database{url: cfg.DatabaseURL, close: func() {}}, nil
+	}
+	db, err := startEmbedded(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	db.close = func() {
+		if db.adopted {
+			log.Debug("embedded postgres left running: it was running before this command")
+			return
+		}
+		if n := otherClients(db.cluster); n != 0 {
+			log.Debug("embedded postgres left running: other clients are connected", "clients", n)
+			return
+		}
+		if err := db.cluster.Stop(context.Background()); err != nil {
+			log.Warn("stopping embedded postgres", "err", err)
+		}
+	}
+	return db, nil
+}
+
+// startEmbedded starts the embedded cluster under DATA_DIR/pg, or joins it
+// when it is already running; close is left to the caller.
+func startEmbedded(ctx context.Context, cfg *config.Config, log *slog.Logger) (*database, error) {
 	dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "pg"))
 	if err != nil {
 		return nil, err
 	}
-	cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Fsync: true, Logger: log})
+	w := &adoptWatch{Handler: log.Handler(), adopted: new(atomic.Bool)}
+	cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Fsync: true, Logger: slog.New(w)})
 	if err != nil {
+		if strings.HasPrefix(err.Error(), "embedded postgres") {
+			return nil, err
+		}
 		return nil, fmt.Errorf("embedded postgres: %w", err)
 	}
-	log.Info("using the embedded postgres (set DATABASE_URL to use your own)", "dir", dir)
-	return &database{url: cl.URL("cioloader"), embedded: true, close: func() {
-		if err := cl.Stop(context.Background()); err != nil {
-			log.Warn("stopping embedded postgres", "err", err)
+	return &database{url: cl.URL(pgcluster.DefaultDatabase), embedded: true, cluster: cl, adopted: w.adopted.Load()}, nil
+}
+
+// adoptWatch passes pgcluster's log records on and notes whether Start
+// reused a server that was already running: pgcluster reports it only in
+// its log ("reused_running_server" on the "started" record).
+type adoptWatch struct {
+	slog.Handler
+	adopted *atomic.Bool
+}
+
+func (w *adoptWatch) Enabled(context.Context, slog.Level) bool { return true }
+
+func (w *adoptWatch) Handle(ctx context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "reused_running_server" && a.Value.Kind() == slog.KindBool && a.Value.Bool() {
+			w.adopted.Store(true)
 		}
-	}}, nil
+		return true
+	})
+	if !w.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return w.Handler.Handle(ctx, r)
+}
+
+func (w *adoptWatch) WithAttrs(as []slog.Attr) slog.Handler {
+	return &adoptWatch{Handler: w.Handler.WithAttrs(as), adopted: w.adopted}
+}
+
+func (w *adoptWatch) WithGroup(name string) slog.Handler {
+	return &adoptWatch{Handler: w.Handler.WithGroup(name), adopted: w.adopted}
+}
+
+// otherClients counts the client connections to the cluster other than the
+// one asking; -1 when it cannot tell (then the cluster is left running).
+func otherClients(cl *pgcluster.Cluster) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, cl.URL("postgres"))
+	if err != nil {
+		return -1
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`).Scan(&n); err != nil {
+		return -1
+	}
+	return n
 }
 
 // embeddedAdminToken returns the admin token kept in DATA_DIR/admin-token,

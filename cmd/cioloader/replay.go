@@ -7,45 +7,83 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/cioloader/cioloader/internal/admin"
 	"github.com/cioloader/cioloader/internal/postgres"
 )
 
+// replaySummary is what replay prints with --json.
+type replaySummary struct {
+	Schema  string  `json:"schema"`
+	Rows    int64   `json:"rows"`
+	Written int64   `json:"written"`
+	Skipped int64   `json:"skipped"`
+	Seconds float64 `json:"seconds"`
+}
+
 func runReplay(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "replay", "INTEGRATION", "Rebuild INTEGRATION's rudder_events from data._sdc_raw with the current mapping, in batches, while ingest may continue.")
-	size := fs.Int("batch", 2000, "rows per batch")
+	fs := newFlags(e, "replay", "INTEGRATION",
+		"Rebuild INTEGRATION's rudder_events from data._sdc_raw with the current mapping, in batches, with a progress bar on stderr. "+
+			"Safe while ingest continues: a newer copy of an event is never overwritten.\n\n"+dbNote)
+	size := fs.Int("batch", 2000, "rows per batch (one transaction each)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
-	return withAdmin(ctx, e, fs, args, func(svc *admin.Service, rest []string) error {
-		if len(rest) != 1 {
-			return usagef("usage: cioloader replay INTEGRATION")
-		}
-		if *size <= 0 || *size > 50000 {
-			return usagef("--batch must be between 1 and 50000")
-		}
-		in, err := svc.Store.FindIntegration(ctx, rest[0])
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	cfg, err := loadConfig(fs, args, e)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("usage: cioloader replay INTEGRATION (run cioloader replay --help)")
+	}
+	if *size <= 0 || *size > 50000 {
+		return usagef("--batch must be between 1 and 50000")
+	}
+	return withStore(ctx, e, cfg, "replay", func(store *postgres.Store) error {
+		in, err := store.FindIntegration(ctx, fs.Arg(0))
 		if err != nil {
 			return err
 		}
-		store := svc.Store.(*postgres.Store)
 		total, err := store.CountEvents(ctx, in.Schema)
 		if err != nil {
 			return err
 		}
-		bar := progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(e.stderr),
-			progressbar.OptionSetDescription("replay "+in.Schema),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("events"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionSetVisibility(!*quiet),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }),
-		)
+		var bar *progressbar.ProgressBar
+		if !*quiet && total > 0 {
+			bar = progressbar.NewOptions64(total,
+				progressbar.OptionSetWriter(e.stderr),
+				progressbar.OptionSetDescription("replay "+in.Schema),
+				progressbar.OptionShowCount(),
+				progressbar.OptionShowIts(),
+				progressbar.OptionSetItsString("events"),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }),
+			)
+		}
+		var done int64
+		progress := func(n int64) {
+			if bar == nil {
+				return
+			}
+			// Ingest may add rows while the replay runs.
+			if done += n; done > total {
+				total = done
+				bar.ChangeMax64(total)
+			}
+			_ = bar.Add64(n)
+		}
 		start := time.Now()
-		st, err := store.Replay(ctx, in.Schema, *size, func(n int64) { _ = bar.Add64(n) })
-		_ = bar.Finish()
+		st, err := store.Replay(ctx, in.Schema, *size, progress)
+		if bar != nil {
+			if err != nil {
+				_ = bar.Clear() // the error gets the line to itself
+			} else {
+				_ = bar.Finish()
+			}
+		}
 		if err != nil {
 			return err
+		}
+		sum := replaySummary{Schema: in.Schema, Rows: st.Rows, Written: st.Written, Skipped: st.Skipped, Seconds: time.Since(start).Seconds()}
+		if *asJSON {
+			return printJSON(e.stdout, sum)
 		}
 		fmt.Fprintf(e.stdout, "replayed %s: %d rows read, %d rudder_events written, %d skipped, in %s\n",
 			in.Schema, st.Rows, st.Written, st.Skipped, time.Since(start).Round(time.Millisecond))

@@ -66,7 +66,10 @@ func Main(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		defer os.RemoveAll(dir)
 		cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "pg"), Fsync: true, Logger: cfg.Log,
-			Settings: map[string]string{"max_connections": "100", "shared_buffers": "256MB"}})
+			// Durable (fsync, synchronous_commit and full_page_writes stay on); sized so
+			// WAL buffers and checkpoints are not what the run measures.
+			Settings: map[string]string{"max_connections": "100", "shared_buffers": "256MB", "wal_buffers": "64MB",
+				"max_wal_size": "8GB", "checkpoint_timeout": "30min"}})
 		if err != nil {
 			return nil, fmt.Errorf("bench: start postgres: %w", err)
 		}
