@@ -208,7 +208,10 @@ func (b *Batcher) countFailure(err error) {
 		return
 	}
 	kind := "data"
-	if errors.Is(err, domain.ErrUnavailable) {
+	switch {
+	case errors.Is(err, errDeadline):
+		kind = "timeout"
+	case errors.Is(err, domain.ErrUnavailable):
 		kind = "unavailable"
 	}
 	b.m.WriteFailures.WithLabelValues(kind).Inc()

@@ -109,7 +109,9 @@ func (s *Store) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if dirty || uint(version) != latest {
+	// A newer schema than this binary knows is fine (migrations are additive,
+	// and during a rolling upgrade the old replicas must stay in service).
+	if dirty || uint(version) < latest {
 		return domain.Errorf(domain.ErrUnavailable, "control schema is at version %d (dirty=%t); this binary needs %d: run `cioloader migrate up`", version, dirty, latest)
 	}
 	return nil

@@ -10,18 +10,18 @@ func viewDDL(schema string) []string {
 	v := func(name string) string { return ident(schema, name) }
 	events := fmt.Sprintf(`CREATE OR REPLACE VIEW %s AS
 SELECT d.event_id,
-       coalesce(d._sdc_raw->>'object_type', split_part(d._sdc_raw->>'event_type', '_', 1)) AS object_type,
-       coalesce(d._sdc_raw->>'metric',
-                nullif(substr(d._sdc_raw->>'event_type', length(split_part(d._sdc_raw->>'event_type', '_', 1)) + 2), '')) AS metric,
+       coalesce(d._sdc_raw->>'object_type', substring(d._sdc_raw->>'event_type' from '^(in_app|[^_]+)')) AS object_type,
+       coalesce(d._sdc_raw->>'metric', substring(d._sdc_raw->>'event_type' from '^(?:in_app|[^_]+)_(.+)$')) AS metric,
        coalesce(d._sdc_raw->>'event_type',
                 (d._sdc_raw->>'object_type') || '_' || (d._sdc_raw->>'metric')) AS event_name,
        CASE WHEN jsonb_typeof(d._sdc_raw->'timestamp') = 'number'
-             AND abs((d._sdc_raw->>'timestamp')::numeric) < 1e11
+             AND (d._sdc_raw->>'timestamp')::numeric BETWEEN -62135596800 AND 253402300799
             THEN to_timestamp((d._sdc_raw->>'timestamp')::double precision) END AS occurred_at,
        coalesce(d._sdc_raw#>>'{data,customer_id}', d._sdc_raw#>>'{data,identifiers,id}') AS customer_id,
        coalesce(d._sdc_raw#>>'{data,identifiers,email}', d._sdc_raw#>>'{data,email_address}',
                 CASE WHEN d._sdc_raw->>'object_type' = 'email' THEN d._sdc_raw#>>'{data,recipient}' END) AS email,
-       d._sdc_raw#>>'{data,delivery_id}' AS delivery_id,
+       coalesce(d._sdc_raw#>>'{data,delivery_id}',
+                CASE WHEN d._sdc_raw ? 'event_type' THEN d._sdc_raw#>>'{data,email_id}' END) AS delivery_id,
        d._sdc_raw#>>'{data,campaign_id}' AS campaign_id,
        d._sdc_raw#>>'{data,broadcast_id}' AS broadcast_id,
        d._sdc_raw#>>'{data,action_id}' AS action_id,
@@ -41,7 +41,7 @@ FROM %s d`, v("events"), data)
 	}
 	stmts = append(stmts, fmt.Sprintf(`CREATE OR REPLACE VIEW %s AS
 SELECT delivery_id,
-       min(object_type) AS object_type,
+       object_type,
        min(campaign_id) AS campaign_id,
        min(broadcast_id) AS broadcast_id,
        min(action_id) AS action_id,
@@ -54,6 +54,6 @@ SELECT delivery_id,
        min(occurred_at) FILTER (WHERE metric = 'bounced') AS bounced_at
 FROM %s
 WHERE delivery_id IS NOT NULL
-GROUP BY delivery_id`, v("delivery_funnel"), v("events")))
+GROUP BY delivery_id, object_type`, v("delivery_funnel"), v("events")))
 	return stmts
 }

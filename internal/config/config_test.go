@@ -1,0 +1,70 @@
+package config_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cioloader/cioloader/internal/config"
+)
+
+// readmeConfigRows returns the rows of README.md's configuration table (between
+// the config-table markers), keyed by the variable name, as their cells.
+func readmeConfigRows(t *testing.T) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(b), "<!-- config-table:start -->")
+	require.True(t, ok, "README.md lost its <!-- config-table:start --> marker")
+	table, _, ok := strings.Cut(rest, "<!-- config-table:end -->")
+	require.True(t, ok, "README.md lost its <!-- config-table:end --> marker")
+
+	rows := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(table), "\n") {
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if len(cells) == 0 || !strings.HasPrefix(cells[0], "`") {
+			continue // header and separator
+		}
+		require.Len(t, cells, 4, "README config row %q: want | variable | flag | default | meaning |", line)
+		env := strings.Trim(cells[0], "`")
+		require.NotContains(t, rows, env, "README config table lists %s twice", env)
+		rows[env] = cells
+	}
+	return rows
+}
+
+// Ensure README.md's configuration table lists every setting of Config with
+// its flag, default and description, and nothing that no longer exists.
+func TestReadmeConfigTable(t *testing.T) {
+	t.Parallel()
+	rows := readmeConfigRows(t)
+	fields := (&config.Config{}).Fields()
+	require.NotEmpty(t, fields)
+	seen := map[string]bool{}
+	for _, f := range fields {
+		require.NotEmpty(t, f.Env, "a Config field has no env tag")
+		require.NotEmpty(t, f.Flag, "%s has no flag tag", f.Env)
+		require.NotEmpty(t, f.Desc, "%s has no desc tag", f.Env)
+		seen[f.Env] = true
+		row, ok := rows[f.Env]
+		if !ok {
+			t.Errorf("README.md's configuration table has no row for %s (flag --%s, default %q): add it", f.Env, f.Flag, f.Default)
+			continue
+		}
+		require.Equal(t, "`--"+f.Flag+"`", row[1], "flag of %s in README.md", f.Env)
+		wantDefault := ""
+		if f.Default != "" {
+			wantDefault = "`" + f.Default + "`"
+		}
+		require.Equal(t, wantDefault, row[2], "default of %s in README.md", f.Env)
+		require.Contains(t, row[3], f.Desc, "description of %s in README.md (it starts with the desc tag)", f.Env)
+	}
+	for env := range rows {
+		require.True(t, seen[env], "README.md's configuration table lists %s, which Config no longer has", env)
+	}
+}
