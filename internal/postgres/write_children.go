@@ -25,9 +25,6 @@ type childRow struct {
 func (w *schemaWrite) childInserts() []queued {
 	byTable := map[string][]childRow{}
 	for _, e := range w.g.events {
-		for _, p := range e.Flat.Problems {
-			w.problem(e, p.Table, p.Reason)
-		}
 		w.capProblems(e, e.Flat.Tables[0].Rows[0], w.tables["data"], "data")
 		for ti := 1; ti < len(e.Flat.Tables); ti++ {
 			t := &e.Flat.Tables[ti]
@@ -77,11 +74,16 @@ func (w *schemaWrite) childInsert(name string, rows []childRow) queued {
 				levels[l].set(i, lv)
 			}
 		}
+		budget := newRowBudget(len(ts.order)+ts.depth, len(r.e.ID))
 		for _, f := range r.row.Fields {
-			if col, isNew := stitch.Resolve(ts.cols, f.Name, f.Type); !isNew {
-				byName[col].set(i, f.Value)
-			} else {
+			col, isNew := stitch.Resolve(ts.cols, f.Name, f.Type)
+			switch {
+			case isNew:
 				w.problem(r.e, name, capReason(name, f.Name))
+			case !budget.take(f):
+				w.problem(r.e, name, rowSizeReason(name, f.Name))
+			default:
+				byName[col].set(i, f.Value)
 			}
 		}
 	}
@@ -147,4 +149,44 @@ func (w *schemaWrite) count(s *Store) {
 	s.m.EventsRejected.WithLabelValues(w.schema).Add(float64(len(w.g.rejected)))
 	s.m.Unmapped.WithLabelValues(w.schema).Add(float64(w.unmapped))
 	s.m.Replaced.Add(float64(w.g.replaced))
+}
+
+// rowBudget keeps a row under Postgres's limit for one heap tuple (8,160
+// bytes): text values can be moved out of line by TOAST, but each still leaves
+// a pointer of up to 18 bytes, and fixed-width values stay. The estimate is
+// pessimistic about alignment; values past it stay in _sdc_raw.
+type rowBudget struct{ left int }
+
+const maxTupleBytes = 8160
+
+func newRowBudget(columns, keyLen int) rowBudget {
+	// header, null bitmap, key, sequence, two timestamps, raw pointer, padding
+	used := 24 + columns/8 + 1 + min(keyLen+4, 18) + 3*8 + 18 + 64
+	return rowBudget{left: maxTupleBytes - used - 512}
+}
+
+func (b *rowBudget) take(f stitch.Field) bool {
+	var cost int
+	switch f.Type {
+	case stitch.BigInt, stitch.Double:
+		cost = 16 // 8 bytes, up to 8 more of alignment padding
+	case stitch.Boolean:
+		cost = 1
+	default:
+		n := 0
+		switch v := f.Value.(type) {
+		case string:
+			n = len(v)
+		}
+		cost = min(n+4, 18) + 4 // 4: alignment of a 4-byte varlena header
+	}
+	if cost > b.left {
+		return false
+	}
+	b.left -= cost
+	return true
+}
+
+func rowSizeReason(table, col string) string {
+	return fmt.Sprintf("Row of table %s would exceed Postgres's row size limit; %s kept in _sdc_raw only", table, col)
 }

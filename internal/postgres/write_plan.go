@@ -90,10 +90,21 @@ func (w *schemaWrite) dataUpsert(now time.Time) (string, []any) {
 		recv.set(i, w.g.received[e])
 		seq.set(i, e.Seq)
 		raw.set(i, e.Raw)
+		// Flatten's own problems first: they say most about the event.
+		for _, p := range e.Flat.Problems {
+			w.problem(e, p.Table, p.Reason)
+		}
+		budget := newRowBudget(len(ts.order), len(e.ID))
 		for _, f := range e.Flat.Tables[0].Rows[0].Fields {
-			if col, isNew := stitch.Resolve(ts.cols, f.Name, f.Type); !isNew {
-				byName[col].set(i, f.Value)
+			col, isNew := stitch.Resolve(ts.cols, f.Name, f.Type)
+			if isNew {
+				continue // past the column cap: logged by capProblems
 			}
+			if !budget.take(f) {
+				w.problem(e, "data", rowSizeReason("data", f.Name))
+				continue
+			}
+			byName[col].set(i, f.Value)
 		}
 	}
 	batched := fmt.Sprintf("$%d::timestamptz", len(cols)+1)

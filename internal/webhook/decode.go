@@ -108,7 +108,7 @@ func (b *Batch) add(raw []byte) error {
 	if dirty {
 		var n int
 		obj, n = sanitiseMap(obj)
-		b.Replaced += n + countInvalidUTF8(raw)
+		b.Replaced += n + countInvalidUTF8(raw) + countLoneSurrogates(raw)
 		var err error
 		if raw, err = json.Marshal(obj); err != nil {
 			return fmt.Errorf("webhook: re-encode sanitised event: %w", err)

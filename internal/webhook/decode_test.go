@@ -95,7 +95,7 @@ func TestDecodeSanitises(t *testing.T) {
 	require.Equal(t, "\uFFFD\uFFFD", e.Body["bad"])
 	require.Equal(t, "\uFFFD", e.Body["lone"])
 	require.Equal(t, "😀", e.Body["pair"])
-	require.Equal(t, 4, b.Replaced) // two NULs and two invalid bytes
+	require.Equal(t, 5, b.Replaced) // two NULs, two invalid bytes, one lone surrogate
 	require.NotContains(t, string(e.Raw), `\u0000`)
 	require.True(t, json.Valid(e.Raw))
 }
@@ -122,7 +122,7 @@ func FuzzDecode(f *testing.F) {
 
 func TestDecodeRejectsNumbersPostgresCannotStore(t *testing.T) {
 	t.Parallel()
-	b, err := Decode([]byte(`[{"event_id":"a","x":1e400},{"event_id":"b","x":{"y":[1e200000]}},{"event_id":"c","x":0e999999999},{"event_id":"d","x":1.5e-16000}]`), 10)
+	b, err := Decode([]byte(`[{"event_id":"a","x":1e400},{"event_id":"b","x":{"y":[1e200000]}},{"event_id":"c","x":0e99},{"event_id":"d","x":1.5e-16000}]`), 10)
 	require.NoError(t, err)
 	require.Len(t, b.Events, 3)
 	require.Len(t, b.Rejected, 1)
@@ -133,8 +133,22 @@ func TestDecodeRejectsNumbersPostgresCannotStore(t *testing.T) {
 		ok bool
 	}{
 		{"1", true}, {"-0.5", true}, {"1e131071", true}, {"1e131072", false}, {"1e-16383", true}, {"1e-16384", false},
-		{"12.5e-16382", true}, {"0.0e99999999999", true}, {"1e99999999999", false},
+		{"12.5e-16382", true}, {"0.0e99999999999", false}, {"1e99999999999", false},
+		{"0e-16384", false}, {"0.0e-99999", false}, {"0e2000000000", false}, {"0e-16383", true}, {"0e5", true},
 	} {
 		require.Equal(t, tc.ok, fitsNumeric(tc.n), tc.n)
+	}
+}
+
+func TestCountLoneSurrogates(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{
+		{`"\ud800"`, 1}, {`"\udc00"`, 1}, {`"\ud83d\ude00"`, 0}, {`"\ud800\ud800"`, 2},
+		{`"\\ud800"`, 0}, {`"\ud800x"`, 1}, {`"\ud800\n"`, 1}, {`"ok"`, 0}, {`"\ud800","lo":"x\udfff"`, 2}, {`"\ud800\u0041"`, 1},
+	} {
+		require.Equal(t, tc.want, countLoneSurrogates([]byte(tc.in)), tc.in)
 	}
 }

@@ -16,11 +16,6 @@ const (
 // fitsNumeric reports whether the JSON number literal n fits Postgres numeric.
 func fitsNumeric(n string) bool {
 	mant, expText, hasExp := strings.Cut(strings.ReplaceAll(n, "E", "e"), "e")
-	intPart, frac, _ := strings.Cut(strings.TrimLeft(mant, "-"), ".")
-	intPart = strings.TrimLeft(intPart, "0")
-	if intPart == "" && strings.Trim(frac, "0") == "" {
-		return true // zero, whatever its exponent
-	}
 	exp := 0
 	if hasExp {
 		e, err := strconv.Atoi(expText)
@@ -29,7 +24,16 @@ func fitsNumeric(n string) bool {
 		}
 		exp = e
 	}
-	return len(intPart)+exp <= maxIntDigits && len(frac)-exp <= maxFracDigits
+	intPart, frac, _ := strings.Cut(strings.TrimLeft(mant, "-"), ".")
+	intPart = strings.TrimLeft(intPart, "0")
+	// The scale is checked even for zero: Postgres refuses 0e-16384.
+	if len(frac)-exp > maxFracDigits {
+		return false
+	}
+	if intPart == "" && strings.Trim(frac, "0") == "" {
+		return true
+	}
+	return len(intPart)+exp <= maxIntDigits
 }
 
 // unstorableNumber returns the first number in v that Postgres cannot store.

@@ -2,6 +2,9 @@ package webhook
 
 import (
 	"bytes"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -32,14 +35,17 @@ func needsSanitising(raw []byte) bool {
 
 // sanitiseMap replaces NUL with U+FFFD in every key and string value, returning
 // the number of replacements. Invalid UTF-8 and lone surrogates were already
-// turned into U+FFFD by encoding/json.
+// turned into U+FFFD by encoding/json. Keys are visited in order so that when
+// two keys become one ("a\u0000" and "a\ufffd"), the same one wins every time.
 func sanitiseMap(m map[string]any) (map[string]any, int) {
 	n := 0
 	out := make(map[string]any, len(m))
-	for k, v := range m {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		k2, kn := sanitiseString(k)
-		v2, vn := sanitiseValue(v)
-		out[k2] = v2
+		v2, vn := sanitiseValue(m[k])
+		if _, taken := out[k2]; !taken {
+			out[k2] = v2
+		}
 		n += kn + vn
 	}
 	return out, n
@@ -80,6 +86,56 @@ func countInvalidUTF8(raw []byte) int {
 			n++
 		}
 		raw = raw[size:]
+	}
+	return n
+}
+
+// countLoneSurrogates counts \uD800–\uDFFF escapes that are not part of a
+// valid pair (encoding/json turns each into U+FFFD). Escaped backslashes are
+// skipped, so the text \\uD800 is not counted.
+func countLoneSurrogates(raw []byte) int {
+	n := 0
+	pendingHigh := false
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' || i+1 >= len(raw) {
+			if pendingHigh { // a high surrogate must be followed at once by a low one
+				n++
+				pendingHigh = false
+			}
+			continue
+		}
+		if raw[i+1] != 'u' || i+6 > len(raw) {
+			if pendingHigh {
+				n++
+				pendingHigh = false
+			}
+			i++ // an escaped character, such as \\ or \"
+			continue
+		}
+		v, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+		i += 5
+		switch {
+		case err != nil:
+		case v >= 0xD800 && v < 0xDC00:
+			if pendingHigh {
+				n++
+			}
+			pendingHigh = true
+			continue
+		case v >= 0xDC00 && v < 0xE000:
+			if !pendingHigh {
+				n++
+			}
+			pendingHigh = false
+			continue
+		}
+		if pendingHigh {
+			n++
+			pendingHigh = false
+		}
+	}
+	if pendingHigh {
+		n++
 	}
 	return n
 }
