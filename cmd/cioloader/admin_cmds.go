@@ -14,6 +14,7 @@ import (
 	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/postgres"
+	"github.com/cioloader/cioloader/migrations"
 )
 
 // dbNote ends the help of every command that works on the database.
@@ -65,7 +66,7 @@ func runGroup(ctx context.Context, e env, group, summary string, subs []subcomma
 			continue
 		}
 		name := group + " " + s.name
-		fs := newFlags(e, name, s.args, s.summary+".\n\n"+dbNote)
+		fs := newFlags(e, name, s.args, strings.ToUpper(s.summary[:1])+s.summary[1:]+".\n\n"+dbNote)
 		asJSON := fs.Bool("json", false, "print JSON for scripts")
 		cfg, err := loadConfig(fs, args[1:], e)
 		if err != nil {
@@ -249,6 +250,19 @@ func printURLs(w io.Writer, list []domain.WebhookURL) error {
 	return tw.Flush()
 }
 
+// appliedMigrations counts the embedded migrations up to version v.
+func appliedMigrations(v uint) int {
+	entries, _ := migrations.FS.ReadDir(".")
+	n := 0
+	for _, e := range entries {
+		var ev uint
+		if _, err := fmt.Sscanf(e.Name(), "%d_", &ev); err == nil && ev <= v && strings.HasSuffix(e.Name(), ".up.sql") {
+			n++
+		}
+	}
+	return n
+}
+
 // migrateStatus is what migrate prints with --json.
 type migrateStatus struct {
 	Action  string `json:"action"`
@@ -296,6 +310,13 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 	case "up":
 		err = mg.Up()
 	case "down":
+		var v uint
+		if v, _, err = mg.Version(); err != nil {
+			return err
+		}
+		if applied := appliedMigrations(v); steps > applied {
+			return fmt.Errorf("cannot roll back %d migrations: %d applied (control schema version %d)", steps, applied, v)
+		}
 		err = mg.Down(steps)
 	}
 	if err != nil {

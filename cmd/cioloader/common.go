@@ -116,12 +116,16 @@ func openCLIDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
+	// Our connections carry this name, so that the check below does not count
+	// those still closing on the server side.
+	appName := fmt.Sprintf("cioloader-cli-%d", os.Getpid())
+	db.url += "&application_name=" + appName
 	db.close = func() {
 		if db.adopted {
 			log.Debug("embedded postgres left running: it was running before this command")
 			return
 		}
-		if n := otherClients(db.cluster); n != 0 {
+		if n := otherClients(db.cluster, appName); n != 0 {
 			log.Debug("embedded postgres left running: other clients are connected", "clients", n)
 			return
 		}
@@ -182,8 +186,9 @@ func (w *adoptWatch) WithGroup(name string) slog.Handler {
 }
 
 // otherClients counts the client connections to the cluster other than the
-// one asking; -1 when it cannot tell (then the cluster is left running).
-func otherClients(cl *pgcluster.Cluster) int {
+// one asking and those named appName; -1 when it cannot tell (then the
+// cluster is left running).
+func otherClients(cl *pgcluster.Cluster, appName string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, cl.URL("postgres"))
@@ -193,7 +198,7 @@ func otherClients(cl *pgcluster.Cluster) int {
 	defer conn.Close(context.Background())
 	var n int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`).Scan(&n); err != nil {
+		WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name <> $1`, appName).Scan(&n); err != nil {
 		return -1
 	}
 	return n

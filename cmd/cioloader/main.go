@@ -136,7 +136,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "cioloader — Customer.io reporting webhooks into Postgres (Stitch and RudderStack layouts)")
 	fmt.Fprintln(w, "\nUsage: cioloader COMMAND [flags] [args]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-13s %-55s %s\n", c.name, c.args, c.summary)
+		fmt.Fprintf(w, "  %-13s %-56s %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintln(w, "\nINTEGRATION is an integration's id, name or schema.")
 	fmt.Fprintln(w, "Run cioloader COMMAND --help for a command's flags. Configuration comes from the environment (see README);")
@@ -166,7 +166,7 @@ func newFlags(e env, name, args, summary string) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		w := e.stdout
-		fmt.Fprintf(w, "Usage: cioloader %s [flags] %s\n\n%s\n", name, args, summary)
+		fmt.Fprintf(w, "%s\n\n%s\n", strings.TrimSpace("Usage: cioloader "+name+" [flags] "+args), summary)
 		var hidden int
 		var listed []*flag.Flag
 		fs.VisitAll(func(f *flag.Flag) {

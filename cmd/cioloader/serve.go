@@ -13,6 +13,7 @@ import (
 
 	"github.com/cioloader/cioloader/internal/app"
 	"github.com/cioloader/cioloader/internal/config"
+	"github.com/cioloader/cioloader/internal/postgres"
 )
 
 func runServe(ctx context.Context, e env, args []string) error {
@@ -21,12 +22,20 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if fs.NArg() != 0 {
+		return usagef("serve takes no arguments, only flags (run cioloader serve --help)")
+	}
 	log := newLogger(cfg, e.stderr)
 	db, err := openDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer db.close()
+	// Reach the database first, so that a bad DATABASE_URL fails with its one
+	// line before anything else is logged (serve migrates again: no change).
+	if err := postgres.MigrateUp(ctx, db.url); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
 	if db.embedded && cfg.AdminToken == "" {
 		if cfg.AdminToken, err = embeddedAdminToken(cfg, e, log); err != nil {
 			return err

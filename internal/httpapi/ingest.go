@@ -107,7 +107,9 @@ func (s *Server) readBody(r *http.Request) ([]byte, func(), error) {
 	case errors.As(err, &mbe):
 		return nil, release, tooLarge(limit)
 	case err != nil && !errors.Is(err, io.EOF):
-		return nil, release, domain.Errorf(domain.ErrInvalid, "could not read the request body: %v", err)
+		// A body cut short or too slow is the connection's trouble, not the
+		// event's: answer 503 so the sender retries. No addresses in the message.
+		return nil, release, domain.Errorf(domain.ErrUnavailable, "the request body could not be read completely; retry")
 	}
 	return buf.Bytes(), release, nil
 }
