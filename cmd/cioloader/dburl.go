@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cioloader/cioloader/internal/pgcluster"
+)
+
+// runDBURL prints the database URL the other commands use, so that
+// psql "$(cioloader db-url)" reaches the same database.
+func runDBURL(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "db-url", "",
+		"Print the database URL in use: DATABASE_URL when set, else the embedded Postgres's (under CIOLOADER_DATA_DIR/pg), "+
+			"starting it if needed and leaving it running; cioloader serve joins it later. For example: psql \"$(cioloader db-url)\".")
+	tcp := fs.Bool("tcp", false, "embedded Postgres: the TCP URL on 127.0.0.1 instead of the unix socket one")
+	asJSON := fs.Bool("json", false, `print {"url": ..., "embedded": ...}`)
+	cfg, err := loadConfig(fs, args, e)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("db-url takes no arguments (run cioloader db-url --help)")
+	}
+	url := cfg.DatabaseURL
+	var db *database
+	if url == "" {
+		if db, err = startEmbedded(ctx, cfg, cliLogger(cfg, e, "db-url")); err != nil {
+			return err
+		}
+		url = db.url
+		if *tcp {
+			url = db.cluster.TCPURL(pgcluster.DefaultDatabase)
+		}
+	}
+	if *asJSON {
+		if err := printJSON(e.stdout, map[string]any{"url": url, "embedded": db != nil}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(e.stdout, url)
+	}
+	if db != nil && !db.adopted {
+		stop := filepath.Join(db.cluster.BinDir(), "pg_ctl") + " stop -D " + db.cluster.DataDir()
+		if os.Geteuid() == 0 { // the server runs as the postgres user, and pg_ctl refuses root
+			stop = "su postgres -s /bin/sh -c '" + stop + "'"
+		}
+		fmt.Fprintf(e.stderr, "started the embedded Postgres in %s; it keeps running: cioloader serve joins it and stops it when it exits, or stop it with %s\n",
+			db.cluster.Dir(), stop)
+	}
+	return nil
+}
