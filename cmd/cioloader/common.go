@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -143,46 +142,14 @@ func startEmbedded(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	w := &adoptWatch{Handler: log.Handler(), adopted: new(atomic.Bool)}
-	cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Fsync: true, Logger: slog.New(w)})
+	cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Fsync: true, Logger: log})
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "embedded postgres") {
 			return nil, err
 		}
 		return nil, fmt.Errorf("embedded postgres: %w", err)
 	}
-	return &database{url: cl.URL(pgcluster.DefaultDatabase), embedded: true, cluster: cl, adopted: w.adopted.Load()}, nil
-}
-
-// adoptWatch passes pgcluster's log records on and notes whether Start
-// reused a server that was already running: pgcluster reports it only in
-// its log ("reused_running_server" on the "started" record).
-type adoptWatch struct {
-	slog.Handler
-	adopted *atomic.Bool
-}
-
-func (w *adoptWatch) Enabled(context.Context, slog.Level) bool { return true }
-
-func (w *adoptWatch) Handle(ctx context.Context, r slog.Record) error {
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "reused_running_server" && a.Value.Kind() == slog.KindBool && a.Value.Bool() {
-			w.adopted.Store(true)
-		}
-		return true
-	})
-	if !w.Handler.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return w.Handler.Handle(ctx, r)
-}
-
-func (w *adoptWatch) WithAttrs(as []slog.Attr) slog.Handler {
-	return &adoptWatch{Handler: w.Handler.WithAttrs(as), adopted: w.adopted}
-}
-
-func (w *adoptWatch) WithGroup(name string) slog.Handler {
-	return &adoptWatch{Handler: w.Handler.WithGroup(name), adopted: w.adopted}
+	return &database{url: cl.URL(pgcluster.DefaultDatabase), embedded: true, cluster: cl, adopted: cl.Adopted()}, nil
 }
 
 // otherClients counts the client connections to the cluster other than the

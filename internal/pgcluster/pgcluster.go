@@ -123,6 +123,7 @@ type Cluster struct {
 	port      int
 	portFixed bool
 	running   bool
+	adopted   bool      // the server was already running (another process's, or left behind)
 	child     *exec.Cmd // the postmaster, when started with StopWithProcess
 	pid       int
 }
@@ -145,12 +146,23 @@ func Start(ctx context.Context, opt Options) (*Cluster, error) {
 		return nil, err
 	}
 	if err := c.Start(ctx); err != nil {
-		// Do not leave a half-started server behind (e.g. the database
-		// could not be created).
-		_ = c.Stop(context.WithoutCancel(ctx))
+		// Do not leave a half-started server behind (e.g. the database could
+		// not be created) — but never stop one another process is using.
+		if !c.Adopted() {
+			_ = c.Stop(context.WithoutCancel(ctx))
+		}
 		return nil, err
 	}
 	return c, nil
+}
+
+// Adopted reports whether Start found the server already running (started by
+// another process, such as `cioloader serve`) instead of starting it. Such a
+// cluster is best left running when this process is done with it.
+func (c *Cluster) Adopted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.adopted
 }
 
 // Start starts a cluster that Stop stopped, on the same port and socket
@@ -179,7 +191,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	c.running = true
+	c.running, c.adopted = true, adopted
 	if err := c.ensureDatabase(ctx, DefaultDatabase); err != nil {
 		return err
 	}
@@ -785,7 +797,7 @@ func (c *Cluster) adoptRunning(ctx context.Context) (bool, error) {
 			c.dataDir, pm.port, c.port, c.dataDir)
 	}
 	c.port, c.sockDir, c.pid, c.portFixed = pm.port, pm.sockDir, pm.pid, true
-	c.log.Warn("embedded postgres: reusing the server already running on this cluster (a previous process did not stop it)",
+	c.log.Info("embedded postgres: joining the server already running on this cluster (another cioloader process's, or one left running)",
 		"pid", pm.pid, "port", pm.port)
 	return true, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/golang-migrate/migrate/v4"
 	"github.com/golang-migrate/migrate/v4/database/pgx/v5"
@@ -35,6 +36,7 @@ func NewMigrator(databaseURL string) (*Migrator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrations: parse database url: %s", sanitize(err))
 	}
+	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	db := stdlib.OpenDB(*cfg.ConnConfig)
 	drv, err := pgx.WithInstance(db, &pgx.Config{MigrationsTable: migrationsTable})
 	if err != nil {
