@@ -141,6 +141,13 @@ type runAs struct {
 // left over by a killed process), waits until it accepts connections and
 // creates database "cioloader" if missing.
 func Start(ctx context.Context, opt Options) (*Cluster, error) {
+	// Two processes starting the same cluster at once (`make run` and a CLI
+	// command right after it) would both run initdb: take turns.
+	unlock, err := lockDir(ctx, opt.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	c, err := prepare(ctx, opt)
 	if err != nil {
 		return nil, err
@@ -991,4 +998,36 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return string(bytes.Join(lines, []byte("\n")))
+}
+
+// lockDir takes an exclusive lock for dir's cluster (a file in the temp
+// directory named after dir, so it works wherever the cluster itself lives)
+// and returns its release.
+func lockDir(ctx context.Context, dir string) (func(), error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded postgres: %w", err)
+	}
+	sum := sha256.Sum256([]byte(abs))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("cioloader-pg-%x.lock", sum[:8]))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("embedded postgres: lock %s: %w", path, err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); _ = f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			_ = f.Close()
+			return nil, fmt.Errorf("embedded postgres: lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			_ = f.Close()
+			return nil, fmt.Errorf("embedded postgres: waiting for another process starting the same cluster: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
