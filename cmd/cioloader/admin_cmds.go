@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"io"
 	"strconv"
 	"strings"
@@ -308,7 +309,9 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 	defer mg.Close()
 	switch action {
 	case "up":
-		err = mg.Up()
+		if err = mg.Up(); err == nil {
+			err = upgradeIntegrations(ctx, db.url, log)
+		}
 	case "down":
 		var v uint
 		if v, _, err = mg.Version(); err != nil {
@@ -334,4 +337,16 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "control schema version %d (dirty=%t; this binary's latest is %d)\n", st.Version, st.Dirty, st.Latest)
 	return nil
+}
+
+// upgradeIntegrations is the per-integration migration step: tables and views
+// a newer release adds are created in every existing integration's schema
+// (serve does the same at start).
+func upgradeIntegrations(ctx context.Context, dbURL string, log *slog.Logger) error {
+	store, err := postgres.Open(ctx, dbURL, postgres.Config{MaxConns: 2}, log, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return store.EnsureIntegrationObjects(ctx)
 }
