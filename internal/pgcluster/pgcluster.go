@@ -683,6 +683,15 @@ func (c *Cluster) pgCtlStart(ctx context.Context) error {
 	off := fileSize(c.logPath)
 	args := []string{"start", "-D", c.dataDir, "-l", c.logPath, "-w", "-s", "-t", timeoutSecs(ctx)}
 	if out, err := c.command(ctx, c.bin.pgCtl, args...).CombinedOutput(); err != nil {
+		// pg_ctl may have been cut short (ctx cancelled by a SIGTERM) after it
+		// launched the postmaster: do not leave that server running.
+		if pm, perr := readPostmasterPid(c.dataDir); perr == nil {
+			if alive, _, _ := processInfo(pm.pid); alive {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				_ = c.command(sctx, c.bin.pgCtl, "stop", "-D", c.dataDir, "-m", "fast", "-w", "-s").Run()
+				cancel()
+			}
+		}
 		return startFailure("pg_ctl start", fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out))), c.logSince(off))
 	}
 	pm, err := readPostmasterPid(c.dataDir)
@@ -726,7 +735,11 @@ func (c *Cluster) startChild(ctx context.Context) error {
 		if alive, _, _ := processInfo(pid); !alive {
 			return fail(errors.New("exited during startup"))
 		}
-		if l := c.logSince(off); strings.Contains(l, "FATAL:") || strings.Contains(l, "PANIC:") {
+		// Only the postmaster's own FATAL/PANIC lines mean startup failed:
+		// clients connecting meanwhile log "FATAL: the database system is
+		// starting up" from their own backends.
+		own := fmt.Sprintf("[%d] ", pid)
+		if l := c.logSince(off); strings.Contains(l, own+"FATAL:") || strings.Contains(l, own+"PANIC:") {
 			return fail(errors.New("failed during startup"))
 		}
 		select {

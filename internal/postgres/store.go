@@ -99,6 +99,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // Ready checks the database answers and the control schema is at the
 // version this binary embeds.
 func (s *Store) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	var version int64
 	var dirty bool
 	err := s.pool.QueryRow(ctx, `SELECT version, dirty FROM public.`+migrationsTable).Scan(&version, &dirty)

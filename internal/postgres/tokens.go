@@ -29,6 +29,7 @@ type tokenCache struct {
 	mu      sync.Mutex
 	entries map[string]cachedTarget
 	used    map[int64]time.Time // URL id → last use, flushed to last_used_at
+	gen     uint64              // bumped by clear: a look-up begun before it is not cached
 }
 
 type cachedTarget struct {
@@ -50,9 +51,20 @@ func (c *tokenCache) get(hash []byte) (Target, bool) {
 	return e.t, true
 }
 
-func (c *tokenCache) put(hash []byte, t Target) {
+func (c *tokenCache) generation() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put caches t unless a revocation cleared the cache since the look-up began
+// (gen): that look-up may have read the row before the revocation.
+func (c *tokenCache) put(hash []byte, t Target, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
 	if len(c.entries) > 10000 {
 		clear(c.entries)
 	}
@@ -62,6 +74,7 @@ func (c *tokenCache) put(hash []byte, t Target) {
 func (c *tokenCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	clear(c.entries)
 }
 
@@ -86,6 +99,10 @@ func (s *Store) FindTarget(ctx context.Context, hash []byte) (Target, error) {
 		s.tokens.markUsed(t.URLID)
 		return t, nil
 	}
+	gen := s.tokens.generation()
+	// Customer.io waits 4 s: a database that hangs must give a 503 in time.
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
 	var t Target
 	var key *string
 	err := s.pool.QueryRow(ctx, `SELECT u.id, i.id, i.schema_name, i.signing_key
@@ -101,7 +118,7 @@ func (s *Store) FindTarget(ctx context.Context, hash []byte) (Target, error) {
 	if key != nil {
 		t.SigningKey = []byte(*key)
 	}
-	s.tokens.put(hash, t)
+	s.tokens.put(hash, t, gen)
 	s.tokens.markUsed(t.URLID)
 	return t, nil
 }
