@@ -25,7 +25,7 @@ type Config struct {
 	InflightBytes  int64         `env:"CIOLOADER_MAX_INFLIGHT_BYTES" flag:"max-inflight-bytes" default:"268435456" desc:"request bytes held in memory at once by ingest (503 above it)"`
 	CommitDeadline time.Duration `env:"CIOLOADER_COMMIT_DEADLINE" flag:"commit-deadline" default:"3s" desc:"time a request may wait for its commit before it gets 503"`
 	BatchWorkers   int           `env:"CIOLOADER_BATCH_WORKERS" flag:"batch-workers" default:"4" desc:"concurrent group-commit transactions"`
-	BatchMaxEvents int           `env:"CIOLOADER_BATCH_MAX_EVENTS" flag:"batch-max-events" default:"2000" desc:"most events in one group-commit transaction"`
+	BatchMaxEvents int           `env:"CIOLOADER_BATCH_MAX_EVENTS" flag:"batch-max-events" default:"500" desc:"most events in one group-commit transaction"`
 	QueueLen       int           `env:"CIOLOADER_QUEUE_LEN" flag:"queue-len" default:"10000" desc:"requests waiting for a writer before new ones get 503"`
 	DBMaxConns     int           `env:"CIOLOADER_DB_MAX_CONNS" flag:"db-max-conns" default:"16" desc:"Postgres connection pool size"`
 	SigMaxAge      time.Duration `env:"CIOLOADER_SIGNATURE_MAX_AGE" flag:"signature-max-age" default:"192h" desc:"oldest accepted X-CIO-Timestamp (Customer.io retries for 7 days)"`

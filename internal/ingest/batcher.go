@@ -20,7 +20,7 @@ type Writer interface {
 // BatcherConfig bounds the group commit.
 type BatcherConfig struct {
 	Workers   int           // concurrent transactions (default 4)
-	MaxEvents int           // events per transaction (default 2,000)
+	MaxEvents int           // events per transaction (default 500)
 	QueueLen  int           // requests waiting before new ones get 503 (default 10,000)
 	Deadline  time.Duration // per request, from submit to commit (default 3 s)
 }
@@ -30,7 +30,7 @@ func (c *BatcherConfig) defaults() {
 		c.Workers = 4
 	}
 	if c.MaxEvents <= 0 {
-		c.MaxEvents = 2000
+		c.MaxEvents = 500
 	}
 	if c.QueueLen <= 0 {
 		c.QueueLen = 10000
