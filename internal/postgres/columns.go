@@ -41,12 +41,17 @@ func (s *Store) schemaState(schema string) *schemaState {
 	return st
 }
 
-// forgetSchemas drops every cached shape (another replica changed one).
-func (s *Store) forgetSchemas() {
+// forgetSchema drops the cached shape of schema (another replica changed it),
+// so the next write reloads every column: the upsert must list them all for
+// a newer copy to replace the whole row.
+func (s *Store) forgetSchema(schema string) {
 	s.schemasMu.Lock()
 	defer s.schemasMu.Unlock()
-	clear(s.schemas)
+	delete(s.schemas, schema)
 }
+
+// columnsChannel tells replicas that a schema gained columns or tables.
+const columnsChannel = "cioloader_columns"
 
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
@@ -180,6 +185,9 @@ func (s *Store) evolve(ctx context.Context, schema string, st *schemaState, want
 			st.tables = maps.Clone(st.tables)
 			st.tables[name] = ts
 		}
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, columnsChannel, schema); err != nil {
+		s.log.Warn("could not tell other replicas about new columns", "schema", schema, "err", err)
 	}
 	return nil
 }

@@ -123,6 +123,12 @@ func (s *Store) FindTarget(ctx context.Context, hash []byte) (Target, error) {
 	return t, nil
 }
 
+func (s *Store) forgetAllSchemas() {
+	s.schemasMu.Lock()
+	defer s.schemasMu.Unlock()
+	clear(s.schemas)
+}
+
 var errUnknownToken = domain.Errorf(domain.ErrNotFound, "unknown or revoked webhook URL")
 
 // Run keeps the token cache honest until ctx ends: it LISTENs for revocations
@@ -155,16 +161,23 @@ func (s *Store) listenOnce(ctx context.Context) error {
 		return err
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+revokedChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+revokedChannel+"; LISTEN "+columnsChannel); err != nil {
 		return err
 	}
-	// Anything revoked while we were not listening is forgotten now.
+	// Anything revoked, or any column added, while we were not listening is
+	// forgotten now.
 	s.tokens.clear()
+	s.forgetAllSchemas()
 	for {
-		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
 			// The connection may be mid-wait; never hand it back to the pool.
 			_ = conn.Conn().Close(context.Background())
 			return err
+		}
+		if n.Channel == columnsChannel {
+			s.forgetSchema(n.Payload) // our own changes come back too: one cheap reload
+			continue
 		}
 		s.tokens.clear()
 	}

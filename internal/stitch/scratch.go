@@ -123,7 +123,7 @@ func (f *flattener) addTable(name string, parentLen, parent int) int {
 		depth = f.tables[parent].depth + 1
 	}
 	f.tables = append(f.tables, tableDef{name: name, parentLen: parentLen, depth: depth})
-	if f.tableIdx != nil && len(f.tableIdx) > 0 {
+	if len(f.tableIdx) > 0 {
 		f.tableIdx[name] = len(f.tables) - 1
 	}
 	return len(f.tables) - 1
