@@ -184,7 +184,7 @@ func (s *Store) listenOnce(ctx context.Context) error {
 }
 
 func (s *Store) flushUsedLoop(ctx context.Context) {
-	tick := time.NewTicker(5 * time.Second)
+	tick := time.NewTicker(time.Second) // one small UPDATE a second at most, only with traffic
 	defer tick.Stop()
 	for {
 		select {
