@@ -16,10 +16,11 @@ import (
 // tableState is the cached shape of one table. It is never changed in place:
 // evolution swaps in a new one, so a writer's snapshot stays consistent.
 type tableState struct {
-	cols  map[string]stitch.ColType // data columns of the five Stitch types
-	order []string                  // cols' names in a stable order (SQL text stays the same → prepared once)
-	total int                       // every column, system ones included (the cap counts them)
-	depth int                       // level ids of a subtable
+	cols    map[string]stitch.ColType // data columns of the five Stitch types
+	sources map[string]string         // bare column → the key that claimed it (Field.Source)
+	order   []string                  // cols' names in a stable order (SQL text stays the same → prepared once)
+	total   int                       // every column, system ones included (the cap counts them)
+	depth   int                       // level ids of a subtable
 }
 
 // schemaState caches an integration schema's tables. mu serialises this
@@ -88,7 +89,40 @@ func loadTables(ctx context.Context, q querier, schema string, names []string) (
 		}
 		return nil
 	})
-	return tables, err
+	if err != nil {
+		return nil, err
+	}
+	return tables, loadSources(ctx, q, schema, names, tables)
+}
+
+// loadSources adds each table's column claims (cioloader.column_sources).
+func loadSources(ctx context.Context, q querier, schema string, names []string, tables map[string]*tableState) error {
+	rows, err := q.Query(ctx, `SELECT table_name, column_name, source FROM cioloader.column_sources
+		WHERE schema_name = $1 AND ($2::text[] IS NULL OR table_name = ANY($2))`, schema, names)
+	if err != nil {
+		return err
+	}
+	var table, col, src string
+	_, err = pgx.ForEachRow(rows, []any{&table, &col, &src}, func() error {
+		if t := tables[table]; t != nil {
+			if t.sources == nil {
+				t.sources = map[string]string{}
+			}
+			t.sources[col] = src
+		}
+		return nil
+	})
+	return err
+}
+
+// claimedByOther reports whether the bare column base was created by another
+// key than source (a collision across events: the first key keeps it).
+func (t *tableState) claimedByOther(base, source string) bool {
+	if t == nil {
+		return false
+	}
+	src, ok := t.sources[base]
+	return ok && src != source
 }
 
 func colTypeOf(sqlType string) (stitch.ColType, bool) {
@@ -124,10 +158,11 @@ func (s *Store) snapshot(ctx context.Context, schema string) (map[string]*tableS
 
 // want is a column (or, with col empty, just a table) a batch needs.
 type want struct {
-	table string
-	depth int
-	base  string
-	typ   stitch.ColType
+	table  string
+	depth  int
+	base   string
+	typ    stitch.ColType
+	source string
 }
 
 // missing lists what the cached tables lack for these events' fields.
@@ -147,11 +182,11 @@ func missing(tables map[string]*tableState, flats []*stitch.Result) []want {
 			for _, r := range t.Rows {
 				for _, fl := range r.Fields {
 					if ts != nil {
-						if _, isNew := stitch.Resolve(ts.cols, fl.Name, fl.Type); !isNew {
+						if _, isNew := stitch.Resolve(ts.cols, fl.Name, fl.Type); !isNew || ts.claimedByOther(fl.Name, fl.Source) {
 							continue
 						}
 					}
-					w := want{table: t.Name, depth: t.Depth, base: fl.Name, typ: fl.Type}
+					w := want{table: t.Name, depth: t.Depth, base: fl.Name, typ: fl.Type, source: fl.Source}
 					if !seen[w] {
 						seen[w] = true
 						out = append(out, w)
@@ -226,14 +261,24 @@ func (s *Store) evolveTable(ctx context.Context, schema string, st *schemaState,
 // addColumns resolves each wanted (base, type) against the fresh columns and
 // adds the new ones, up to the column cap.
 func (s *Store) addColumns(ctx context.Context, tx pgx.Tx, schema, name string, ts *tableState, wants []want) (*tableState, error) {
-	next := &tableState{cols: maps.Clone(ts.cols), order: slices.Clone(ts.order), total: ts.total, depth: ts.depth}
+	next := &tableState{cols: maps.Clone(ts.cols), sources: maps.Clone(ts.sources), order: slices.Clone(ts.order), total: ts.total, depth: ts.depth}
+	if next.sources == nil {
+		next.sources = map[string]string{}
+	}
 	for _, w := range wants {
-		if w.base == "" {
+		if w.base == "" || next.claimedByOther(w.base, w.source) {
 			continue
 		}
 		col, isNew := stitch.Resolve(next.cols, w.base, w.typ)
 		if !isNew || next.total >= s.cfg.MaxColumns {
 			continue
+		}
+		if col == w.base {
+			if _, err := tx.Exec(ctx, `INSERT INTO cioloader.column_sources (schema_name, table_name, column_name, source)
+				VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, schema, name, col, w.source); err != nil {
+				return nil, err
+			}
+			next.sources[col] = w.source
 		}
 		q := fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s", ident(schema, name), ident(col), w.typ.SQL())
 		if _, err := tx.Exec(ctx, q); err != nil {

@@ -78,6 +78,8 @@ func (w *schemaWrite) childInsert(name string, rows []childRow) queued {
 		for _, f := range r.row.Fields {
 			col, isNew := stitch.Resolve(ts.cols, f.Name, f.Type)
 			switch {
+			case ts.claimedByOther(f.Name, f.Source):
+				w.problem(r.e, name, collisionReason(f))
 			case isNew:
 				w.problem(r.e, name, capReason(name, f.Name))
 			case !budget.take(f):
@@ -97,7 +99,7 @@ func (w *schemaWrite) childInsert(name string, rows []childRow) queued {
 // capProblems records data-table fields that found no column (column cap).
 func (w *schemaWrite) capProblems(e *ingest.Event, row stitch.Row, ts *tableState, table string) {
 	for _, f := range row.Fields {
-		if _, isNew := stitch.Resolve(ts.cols, f.Name, f.Type); isNew {
+		if _, isNew := stitch.Resolve(ts.cols, f.Name, f.Type); isNew && !ts.claimedByOther(f.Name, f.Source) {
 			w.problem(e, table, capReason(table, f.Name))
 		}
 	}
@@ -189,4 +191,14 @@ func (b *rowBudget) take(f stitch.Field) bool {
 
 func rowSizeReason(table, col string) string {
 	return fmt.Sprintf("Row of table %s would exceed Postgres's row size limit; %s kept in _sdc_raw only", table, col)
+}
+
+// collisionReason is Stitch's wording for a key whose column another key
+// already claimed in an earlier event.
+func collisionReason(f stitch.Field) string {
+	src := f.Source
+	if src == "" {
+		src = f.Name
+	}
+	return fmt.Sprintf("Field collision on %s (key %q; the column belongs to another key)", f.Name, src)
 }

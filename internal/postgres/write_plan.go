@@ -96,6 +96,10 @@ func (w *schemaWrite) dataUpsert(now time.Time) (string, []any) {
 		}
 		budget := newRowBudget(len(ts.order), len(e.ID))
 		for _, f := range e.Flat.Tables[0].Rows[0].Fields {
+			if ts.claimedByOther(f.Name, f.Source) {
+				w.problem(e, "data", collisionReason(f))
+				continue
+			}
 			col, isNew := stitch.Resolve(ts.cols, f.Name, f.Type)
 			if isNew {
 				continue // past the column cap: logged by capProblems

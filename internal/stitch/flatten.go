@@ -3,6 +3,7 @@ package stitch
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/cioloader/cioloader/internal/naming"
 )
@@ -83,6 +84,17 @@ func (f *flattener) member(key string, v any, depth int) {
 		}
 		return
 	}
+	// Cleaning only removes bytes: a shorter segment, or a key holding the
+	// separator, means the name no longer spells the path unambiguously.
+	seg := len(f.name) - prefix
+	if prefix > 0 {
+		seg -= 2
+	}
+	alt := seg != len(key) || strings.Contains(key, "__")
+	f.path = append(f.path, key)
+	if alt {
+		f.altered++
+	}
 	if depth > f.lim.MaxDepth {
 		if hasContent(v) {
 			f.problem(f.tooDeepReason())
@@ -90,7 +102,19 @@ func (f *flattener) member(key string, v any, depth int) {
 	} else {
 		f.value(v, depth)
 	}
+	if alt {
+		f.altered--
+	}
+	f.path = f.path[:len(f.path)-1]
 	f.name = f.name[:prefix]
+}
+
+// source is Field.Source for the current name.
+func (f *flattener) source() string {
+	if f.altered == 0 {
+		return ""
+	}
+	return strings.Join(f.path, ".")
 }
 
 // value maps v, whose name is in f.name, at depth.
@@ -160,7 +184,7 @@ func (f *flattener) leaf(v any) {
 		return
 	}
 	if f.spend() {
-		f.fields = append(f.fields, Field{Name: name, Type: t, Value: val})
+		f.fields = append(f.fields, Field{Name: name, Type: t, Value: val, Source: f.source()})
 	}
 }
 

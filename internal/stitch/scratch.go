@@ -21,6 +21,8 @@ type flattener struct {
 	tname   []byte            // scratch for a subtable's full name
 	names   map[string]string // interned names from recent events; survives pooling
 	keys    []string          // stack of sorted key frames, one per open object
+	path    []string          // raw keys from the row to the current name
+	altered int               // how many of them the name does not spell as they are
 	claims  claimSet          // names claimed in the current row
 
 	cur      rowSpan    // the row being built

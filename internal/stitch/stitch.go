@@ -66,6 +66,12 @@ type Field struct {
 	Name  string  // e.g. "data__customer_id"; relative to its table in subtables
 	Type  ColType // never zero
 	Value any     // Text: string; BigInt: int64; Numeric: string (the exact JSON literal); Double: float64; Boolean: bool
+	// Source is the key path (keys joined by ".", relative like Name) when
+	// Name does not spell it unambiguously: a key lost characters to
+	// cleaning, or holds "__" itself. It is "" when Name is the path's own
+	// rendering. Two fields with one Name and different Sources come from
+	// different keys: the writer lets the first one keep the column.
+	Source string
 }
 
 // Row is one row of a table.
