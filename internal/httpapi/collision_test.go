@@ -52,3 +52,34 @@ func TestColumnCollisionAcrossEvents(t *testing.T) {
 	require.NoError(t, conn.QueryRow(context.Background(), `SELECT _sdc_raw->>'customerid' FROM collisions.data WHERE event_id = 'c2'`).Scan(&raw))
 	require.Equal(t, "second", raw, "the value is kept in _sdc_raw")
 }
+
+// Ensure two array keys that clean to one subtable name in different events
+// do not share the subtable: the first key path keeps it.
+func TestSubtableCollisionAcrossEvents(t *testing.T) {
+	t.Parallel()
+	app := apptest.Start(t)
+	_, u := app.Setup(t, "Table Collisions")
+	for _, body := range []string{
+		`{"event_id":"t1","my-list":[{"v":"first"}]}`,
+		`{"event_id":"t2","mylist":[{"v":"second"}]}`,
+		`{"event_id":"t3","my-list":[{"v":"again"}]}`,
+	} {
+		status, resp := app.Post(t, u.URL, body)
+		require.Equal(t, http.StatusOK, status, string(resp))
+	}
+	conn := app.DB(t)
+	rows, err := conn.Query(context.Background(), `SELECT _sdc_source_key_event_id, v FROM table_collisions.data__mylist ORDER BY 1`)
+	require.NoError(t, err)
+	got := map[string]string{}
+	for rows.Next() {
+		var id, v string
+		require.NoError(t, rows.Scan(&id, &v))
+		got[id] = v
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]string{"t1": "first", "t3": "again"}, got)
+	var n int
+	require.NoError(t, conn.QueryRow(context.Background(),
+		`SELECT count(*) FROM table_collisions._sdc_rejected WHERE reason LIKE 'Field collision on data__mylist%'`).Scan(&n))
+	require.Equal(t, 1, n)
+}

@@ -172,8 +172,11 @@ func missing(tables map[string]*tableState, flats []*stitch.Result) []want {
 	for _, f := range flats {
 		for _, t := range f.Tables {
 			ts := tables[t.Name]
+			if ts.claimedByOther("", t.Source) {
+				continue // another key path owns this subtable
+			}
 			if ts == nil {
-				w := want{table: t.Name, depth: t.Depth}
+				w := want{table: t.Name, depth: t.Depth, source: t.Source}
 				if !seen[w] {
 					seen[w] = true
 					out = append(out, w)
@@ -248,8 +251,15 @@ func (s *Store) evolveTable(ctx context.Context, schema string, st *schemaState,
 			if _, err := tx.Exec(ctx, subtableDDL(schema, name, wants[0].depth)); err != nil {
 				return err
 			}
+			// The key path that made the subtable owns it ("" column = the table).
+			tableSource := tableWantSource(wants)
+			if _, err := tx.Exec(ctx, `INSERT INTO cioloader.column_sources (schema_name, table_name, column_name, source)
+				VALUES ($1, $2, '', $3) ON CONFLICT DO NOTHING`, schema, name, tableSource); err != nil {
+				return err
+			}
 			s.countSchemaChange(schema, "table")
-			ts = &tableState{cols: map[string]stitch.ColType{}, total: 2 + wants[0].depth, depth: wants[0].depth}
+			ts = &tableState{cols: map[string]stitch.ColType{}, sources: map[string]string{"": tableSource},
+				total: 2 + wants[0].depth, depth: wants[0].depth}
 		}
 		ts, err = s.addColumns(ctx, tx, schema, name, ts, wants)
 		result = ts
@@ -290,6 +300,17 @@ func (s *Store) addColumns(ctx context.Context, tx pgx.Tx, schema, name string, 
 		s.countSchemaChange(schema, "column")
 	}
 	return next, nil
+}
+
+// tableWantSource is the source of the first table-creating want (the one
+// with no column), which is the key path that reached the table first.
+func tableWantSource(wants []want) string {
+	for _, w := range wants {
+		if w.base == "" {
+			return w.source
+		}
+	}
+	return ""
 }
 
 func (s *Store) subtableCount(st *schemaState) int {

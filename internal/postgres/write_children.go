@@ -32,6 +32,14 @@ func (w *schemaWrite) childInserts() []queued {
 				w.problem(e, t.Name, fmt.Sprintf("Schema %s has reached its limit of array subtables; %s kept in _sdc_raw only", w.schema, t.Name))
 				continue
 			}
+			if w.tables[t.Name].claimedByOther("", t.Source) {
+				src := t.Source
+				if src == "" {
+					src = t.Name
+				}
+				w.problem(e, t.Name, fmt.Sprintf("Field collision on %s (array %q; the table belongs to another key)", t.Name, src))
+				continue
+			}
 			if w.tables[t.Name].depth != t.Depth {
 				// Another key path already made a table of this name with other nesting
 				// ("a__b":[…] vs "a":[{"b":[…]}]): the rows would not fit its keys.

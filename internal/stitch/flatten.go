@@ -224,7 +224,18 @@ func (f *flattener) arrayMember(arr []any, depth int) {
 	}
 	f.tname = append(append(append(f.tname[:0], parent...), "__"...), f.name...)
 	full := f.intern(f.tname)
+	pt := f.tables[f.cur.table]
+	path := strings.Join(f.path, ".")
+	if pt.path != "" {
+		path = pt.path + "." + path
+	}
+	altered := pt.altered || f.altered > 0
 	ti, ok := f.subtable(full, len(parent), f.cur.table)
+	if ok && f.tables[ti].path == "" { // made just now
+		f.tables[ti].path, f.tables[ti].altered = path, altered
+	} else if ok && f.tables[ti].path != path {
+		ok = false // another key path already made this table in this event
+	}
 	if !ok {
 		f.problem(collisionReason(full))
 		return

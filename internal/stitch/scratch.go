@@ -52,6 +52,8 @@ type tableDef struct {
 	parentLen int
 	depth     int
 	rows      int
+	path      string // raw key path from the top ("" for data)
+	altered   bool   // the name does not spell path unambiguously
 }
 
 // pending is an array queued for expansion into table, under the parent row
@@ -202,6 +204,9 @@ func (f *flattener) result() Result {
 	for i, ti := range order {
 		t := f.tables[ti]
 		tables[i] = Table{Name: t.name, Depth: t.depth}
+		if t.altered {
+			tables[i].Source = t.path
+		}
 		next[ti] = offset
 		offset += t.rows
 	}

@@ -35,3 +35,37 @@ func TestFieldSource(t *testing.T) {
 		"data__list.platform":           "",
 	}, got, "data.identifiers.email loses to e-mail (sorted first) within the event")
 }
+
+// Ensure a subtable's Source names the array's full key path when its name
+// does not spell it, and that two key paths cannot share a subtable in one event.
+func TestTableSource(t *testing.T) {
+	t.Parallel()
+	res := Flatten(map[string]any{
+		"tags":     []any{"a"},
+		"my-list":  []any{map[string]any{"inner": []any{1}}},
+		"data":     map[string]any{"recipients": []any{map[string]any{"device_id": "x"}}},
+		"dup":      []any{1},
+		"d!up":     []any{2},
+		"a":        map[string]any{"b": []any{1}},
+		"odd__arr": []any{3},
+	}, DefaultLimits())
+	got := map[string]string{}
+	for _, tbl := range res.Tables {
+		got[tbl.Name] = tbl.Source
+	}
+	require.Equal(t, map[string]string{
+		"data":                   "",
+		"data__tags":             "",
+		"data__mylist":           "my-list",
+		"data__mylist__inner":    "my-list.inner",
+		"data__data__recipients": "",
+		"data__dup":              "d!up",
+		"data__a__b":             "",
+		"data__odd__arr":         "odd__arr",
+	}, got)
+	var reasons []string
+	for _, p := range res.Problems {
+		reasons = append(reasons, p.Reason)
+	}
+	require.Contains(t, reasons, "Field collision on dup", `"dup" loses to "d!up", which sorts first`)
+}

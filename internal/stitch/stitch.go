@@ -85,6 +85,9 @@ type Table struct {
 	Name  string // "data", or e.g. "data__data__recipients" for push data.recipients
 	Depth int    // number of level ids each row carries (0 for "data")
 	Rows  []Row
+	// Source is the array's full key path (keys joined by ".") when Name does
+	// not spell it unambiguously, as Field.Source; "" otherwise.
+	Source string
 }
 
 // Problem is a value that could not be mapped to a column or table. The value
