@@ -98,7 +98,7 @@ func insertSQLFrom(target string, cols []*column, extra [][2]string, firstParam 
 		alias := fmt.Sprintf("c%d", i)
 		params = append(params, fmt.Sprintf("$%d::%s", firstParam+i, c.cast))
 		aliases = append(aliases, alias)
-		args = append(args, c.vals)
+		args = append(args, c.arg())
 		if !c.hidden {
 			names = append(names, c.name)
 			selects = append(selects, "u."+alias+c.conv)
@@ -120,4 +120,22 @@ func setAll(names []string) string {
 		parts[i] = n + " = EXCLUDED." + n
 	}
 	return strings.Join(parts, ", ")
+}
+
+// arg is vals as a pgtype.FlatArray, which pgx encodes through its
+// ArrayGetter path instead of wrapping an unknown slice type by reflection.
+func (c *column) arg() any {
+	switch v := c.vals.(type) {
+	case []pgtype.Text:
+		return pgtype.FlatArray[pgtype.Text](v)
+	case []pgtype.Int8:
+		return pgtype.FlatArray[pgtype.Int8](v)
+	case []pgtype.Float8:
+		return pgtype.FlatArray[pgtype.Float8](v)
+	case []pgtype.Bool:
+		return pgtype.FlatArray[pgtype.Bool](v)
+	case []pgtype.Timestamptz:
+		return pgtype.FlatArray[pgtype.Timestamptz](v)
+	}
+	return c.vals
 }
