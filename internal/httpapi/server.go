@@ -155,8 +155,10 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		status := c.Response().Status
 		s.m.Requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 		s.m.RequestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
-		s.log.Debug("request", "method", c.Request().Method, "route", route, "status", status,
-			"duration", time.Since(start), "request_id", c.Get(requestIDKey))
+		if s.log.Enabled(c.Request().Context(), slog.LevelDebug) { // no argument boxing on the hot path otherwise
+			s.log.Debug("request", "method", c.Request().Method, "route", route, "status", status,
+				"duration", time.Since(start), "request_id", c.Get(requestIDKey))
+		}
 		return nil
 	}
 }
