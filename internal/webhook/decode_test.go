@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -150,5 +151,18 @@ func TestCountLoneSurrogates(t *testing.T) {
 		{`"\\ud800"`, 0}, {`"\ud800x"`, 1}, {`"\ud800\n"`, 1}, {`"ok"`, 0}, {`"\ud800","lo":"x\udfff"`, 2}, {`"\ud800\u0041"`, 1},
 	} {
 		require.Equal(t, tc.want, countLoneSurrogates([]byte(tc.in)), tc.in)
+	}
+}
+
+// BenchmarkDecodeArray decodes an array of 100 realistic ~1 KB events.
+func BenchmarkDecodeArray(b *testing.B) {
+	ev, err := os.ReadFile("../../testdata/events/email_sent.json")
+	require.NoError(b, err)
+	body := []byte("[" + strings.TrimSuffix(strings.Repeat(string(ev)+",", 100), ",") + "]")
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := Decode(body, 10000); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
