@@ -477,30 +477,26 @@
   function onSigningKey(ev) {
     ev.preventDefault();
     var key = $("signing-key-input").value;
-    var msg = $("signing-key-msg");
-    clearDetailMessages();
-    msg.classList.remove("notice-error");
-    api("PUT", "/v1/integrations/" + encodeURIComponent(state.selectedId) + "/signing-key", { key: key }).then(
-      function () {
-        $("signing-key-input").value = "";
-        say(msg, "Signing key saved.");
-        return loadDetail();
-      },
-      function (err) {
-        msg.classList.add("notice-error");
-        report(msg)(err);
-      }
-    );
+    signingKeyRequest("PUT", { key: key }, "Signing key saved.", function () {
+      $("signing-key-input").value = "";
+    });
   }
 
   function onClearSigningKey() {
     if (!window.confirm("Clear the signing key? Requests will no longer be signature-checked.")) return;
+    signingKeyRequest("DELETE", undefined, "Signing key cleared.");
+  }
+
+  // signingKeyRequest sets (PUT) or clears (DELETE) the key and reports the
+  // outcome under the signing-key form.
+  function signingKeyRequest(method, body, doneText, onDone) {
     var msg = $("signing-key-msg");
     clearDetailMessages();
     msg.classList.remove("notice-error");
-    api("DELETE", "/v1/integrations/" + encodeURIComponent(state.selectedId) + "/signing-key").then(
+    api(method, "/v1/integrations/" + encodeURIComponent(state.selectedId) + "/signing-key", body).then(
       function () {
-        say(msg, "Signing key cleared.");
+        if (onDone) onDone();
+        say(msg, doneText);
         return loadDetail();
       },
       function (err) {
