@@ -60,7 +60,8 @@ var userIDPaths = []string{"data.customer_id", "data.identifiers.id"}
 // what encoding/json decodes (best with UseNumber: json.Number values are copied with
 // their exact literal, so big integers stay exact). It never fails and never panics.
 func Transform(obj map[string]any, opt Options) *Event {
-	e := &Event{objectType: obj["object_type"], metric: obj["metric"]}
+	objectType, metric := pair(obj)
+	e := &Event{objectType: objectType, metric: metric}
 	e.w = wire{
 		Context: eventContext{
 			Library:     library{Name: "unknown", Version: "unknown"},
