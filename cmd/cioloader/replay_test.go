@@ -239,3 +239,36 @@ func TestReplayCLI(t *testing.T) {
 	requireFailure(t, r, exitFail, `no integration has the id, name or schema "missing"`)
 	require.Empty(t, r.stdout)
 }
+
+// TestReplayRenamesOlderRows: rows an older version stored as "Unknown Event" (every
+// in_app and whatsapp event, legacy bodies) get their names from replay.
+func TestReplayRenamesOlderRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := testdb.New(t)
+	vars := map[string]string{"DATABASE_URL": dbURL}
+	in := decode[domain.Integration](t, cli(t, vars, "", "integrations", "create", "Older", "--json").stdout)
+	store, err := postgres.Open(ctx, dbURL, postgres.Config{MaxConns: 2}, slog.New(slog.DiscardHandler), nil)
+	require.NoError(t, err)
+	t.Cleanup(store.Close)
+	g := &ingester{store: store, schema: in.Schema, seq: ingest.NewSequencer(nil)}
+	require.NoError(t, g.write(ctx, [][]byte{
+		[]byte(`{"event_id":"a","object_type":"in_app","metric":"clicked","timestamp":1700000000}`),
+		[]byte(`{"event_id":"b","object_type":"whatsapp","metric":"sent","timestamp":1700000000}`),
+		[]byte(`{"event_id":"c","event_type":"email_undeliverable","timestamp":1700000000}`),
+	}))
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	_, err = conn.Exec(ctx, `UPDATE older.rudder_events SET event = 'Unknown Event', object_type = NULL, metric = NULL WHERE event_id = 'c';
+		UPDATE older.rudder_events SET event = 'Unknown Event'`)
+	require.NoError(t, err)
+
+	requireOK(t, cli(t, vars, "", "replay", "older", "--quiet"))
+	rows, err := conn.Query(ctx, `SELECT event_id || ': ' || event || ' ' || object_type || '/' || metric FROM older.rudder_events ORDER BY 1`)
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"a: In-App Message Link Clicked in_app/clicked", "b: WhatsApp Sent whatsapp/sent",
+		"c: Email Undeliverable email/undeliverable"}, got)
+}

@@ -78,7 +78,11 @@ func TestTransformVectors(t *testing.T) {
 			}
 			delete(got, "messageId")
 			delete(got, "receivedAt")
-			require.Equal(t, readJSON(t, filepath.Join(vectorDir, name+".expected.json")), any(got))
+			want := readJSON(t, filepath.Join(vectorDir, name+".expected.json")).(map[string]any)
+			if named, ok := specNamedVectors[name]; ok {
+				want["event"] = named // upstream says "Unknown Event" (README, deliberate differences)
+			}
+			require.Equal(t, want, got)
 
 			// Deterministic: the same input gives the same bytes; the schema
 			// changes the messageId only.
@@ -92,6 +96,14 @@ func TestTransformVectors(t *testing.T) {
 		})
 	}
 	require.Equal(t, 24+40, n)
+}
+
+// specNamedVectors are the vectors of pairs in Customer.io's spec that upstream leaves
+// unnamed; everything but the name is upstream's output.
+var specNamedVectors = map[string]string{
+	"dv12_unknown_pair_in_app_clicked":               "In-App Message Link Clicked",
+	"dv13_unknown_pair_customer_preferences_changed": "Customer Subscription Preferences Changed",
+	"dv14_unknown_metric_email_undeliverable":        "Email Undeliverable",
 }
 
 func eventIDText(v any) string {

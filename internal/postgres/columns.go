@@ -259,7 +259,7 @@ func (s *Store) evolveTable(ctx context.Context, schema string, st *schemaState,
 			}
 			s.countSchemaChange(schema, "table")
 			ts = &tableState{cols: map[string]stitch.ColType{}, sources: map[string]string{"": tableSource},
-				total: 2 + wants[0].depth, depth: wants[0].depth}
+				total: 2 + len(subtableSystemColumns) + wants[0].depth, depth: wants[0].depth}
 		}
 		ts, err = s.addColumns(ctx, tx, schema, name, ts, wants)
 		result = ts

@@ -50,8 +50,39 @@ func integrationDDL(schema string) []string {
 			_sdc_sequence      bigint NOT NULL
 		)`, s("rudder_events")),
 	}
+	stmts = append(stmts, subtableUpgrade(schema))
 	return append(stmts, viewDDL(schema)...)
 }
+
+// subtableSystemColumns are the Stitch system columns every subtable has besides its
+// keys and _sdc_sequence (Stitch documents them for every table it loads). The writer
+// copies them from the event's data row.
+var subtableSystemColumns = [][2]string{
+	{"_sdc_received_at", "timestamptz"}, {"_sdc_batched_at", "timestamptz"}, {"_sdc_table_version", "bigint"},
+}
+
+// subtableUpgrade adds subtableSystemColumns to the subtables made before they
+// existed. It alters only the tables that lack them, so a start with nothing to
+// upgrade takes no table lock.
+func subtableUpgrade(schema string) string {
+	adds := make([]string, len(subtableSystemColumns))
+	for i, c := range subtableSystemColumns {
+		adds[i] = "ADD COLUMN IF NOT EXISTS " + c[0] + " " + c[1]
+	}
+	return fmt.Sprintf(`DO $upgrade$
+DECLARE t text;
+BEGIN
+	FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = %[1]s AND c.relkind = 'r' AND c.relname LIKE 'data\_\_%%'
+		  AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = '_sdc_table_version' AND NOT a.attisdropped)
+	LOOP
+		EXECUTE format('ALTER TABLE %%I.%%I %[2]s', %[1]s, t);
+	END LOOP;
+END $upgrade$`, quoteLiteral(schema), strings.Join(adds, ", "))
+}
+
+// quoteLiteral quotes s as an SQL string literal.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // subtableDDL creates an array subtable with its Stitch keys.
 func subtableDDL(schema, table string, depth int) string {
@@ -61,6 +92,10 @@ func subtableDDL(schema, table string, depth int) string {
 		cols = append(cols, fmt.Sprintf("_sdc_level_%d_id bigint NOT NULL", i))
 		keys = append(keys, fmt.Sprintf("_sdc_level_%d_id", i))
 	}
-	cols = append(cols, "_sdc_sequence bigint NOT NULL", "PRIMARY KEY ("+strings.Join(keys, ", ")+")")
+	cols = append(cols, "_sdc_sequence bigint NOT NULL")
+	for _, c := range subtableSystemColumns {
+		cols = append(cols, c[0]+" "+c[1])
+	}
+	cols = append(cols, "PRIMARY KEY ("+strings.Join(keys, ", ")+")")
 	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (\n\t%s\n)", ident(schema, table), strings.Join(cols, ",\n\t"))
 }

@@ -131,11 +131,14 @@ func TestReadmeQueries(t *testing.T) {
 
 	t.Run("open_rate", func(t *testing.T) {
 		// Campaign 23 has one delivery, sent, delivered and opened; the legacy
-		// payload's campaign 7 has an open but no delivery on record.
+		// payload's campaign 7 has an open but no delivery on record; newsletter 10
+		// bounced and transactional message 4 failed: every kind is counted.
 		rows := query(t, conn, queries["open_rate"])
-		require.Len(t, rows, 2, "%v", rows)
-		requireRow(t, map[string]string{"campaign_id": "23", "sent": "1", "delivered": "1", "opened": "1", "open_rate_pct": "100.0"}, rows[0])
-		requireRow(t, map[string]string{"campaign_id": "7", "sent": "0", "delivered": "0", "open_rate_pct": null}, rows[1])
+		require.Len(t, rows, 4, "%v", rows)
+		requireRow(t, map[string]string{"kind": "campaign", "message_id": "23", "sent": "1", "delivered": "1", "opened": "1", "open_rate_pct": "100.0"}, rows[0])
+		requireRow(t, map[string]string{"kind": "campaign", "message_id": "7", "sent": "0", "delivered": "0", "open_rate_pct": null}, rows[1])
+		requireRow(t, map[string]string{"kind": "newsletter", "message_id": "10", "sent": "0", "opened": "0"}, rows[2])
+		requireRow(t, map[string]string{"kind": "transactional", "message_id": "4", "sent": "0", "opened": "0"}, rows[3])
 	})
 
 	t.Run("bounces_by_day", func(t *testing.T) {
@@ -148,16 +151,18 @@ func TestReadmeQueries(t *testing.T) {
 
 	t.Run("funnel", func(t *testing.T) {
 		rows := query(t, conn, queries["funnel"])
-		for _, r := range rows {
-			require.NotEqual(t, null, r["campaign_id"], "%v", r)
-		}
 		requireRow(t, map[string]string{"sent": "1", "delivered": "1", "opened": "1", "clicked": "1",
 			"click_through_pct": "100.0", "click_to_open_pct": "100.0"},
-			findRow(t, rows, map[string]string{"object_type": "email", "campaign_id": "23"}))
+			findRow(t, rows, map[string]string{"object_type": "email", "kind": "campaign", "message_id": "23"}))
 		// In-app messages are opened and clicked, never "delivered".
 		requireRow(t, map[string]string{"sent": "0", "delivered": "0", "opened": "1", "clicked": "1",
 			"click_through_pct": null, "click_to_open_pct": "100.0"},
-			findRow(t, rows, map[string]string{"object_type": "in_app", "campaign_id": "31"}))
+			findRow(t, rows, map[string]string{"object_type": "in_app", "kind": "campaign", "message_id": "31"}))
+		// Broadcasts, newsletters and transactional messages are counted too.
+		requireRow(t, map[string]string{"sent": "1", "clicked": "1"},
+			findRow(t, rows, map[string]string{"object_type": "sms", "kind": "broadcast", "message_id": "9"}))
+		findRow(t, rows, map[string]string{"object_type": "email", "kind": "newsletter", "message_id": "10"})
+		findRow(t, rows, map[string]string{"object_type": "email", "kind": "transactional", "message_id": "4"})
 	})
 
 	t.Run("unsubscribes", func(t *testing.T) {
@@ -185,13 +190,14 @@ func TestReadmeQueries(t *testing.T) {
 // eventsColumns are the columns of the events view and of every channel view,
 // in order (SPEC 5.1, plus raw for the fields the view does not name).
 var eventsColumns = []string{"event_id", "object_type", "metric", "event_name", "occurred_at", "customer_id", "email",
-	"delivery_id", "campaign_id", "broadcast_id", "action_id", "journey_id", "received_at", "raw"}
+	"delivery_id", "campaign_id", "broadcast_id", "action_id", "journey_id", "received_at", "raw",
+	"newsletter_id", "transactional_message_id", "parent_action_id", "trigger_event_id", "content_id", "failure_message"}
 
-func viewColumns(t *testing.T, conn *pgx.Conn, view string) []string {
+func viewColumns(t *testing.T, conn *pgx.Conn, schema, view string) []string {
 	t.Helper()
 	var cols []string
 	for _, r := range query(t, conn, `SELECT column_name FROM information_schema.columns
-		WHERE table_schema = 'stitch_customerio' AND table_name = '`+view+`' ORDER BY ordinal_position`) {
+		WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`, schema, view) {
 		cols = append(cols, r["column_name"])
 	}
 	return cols
@@ -204,7 +210,7 @@ func TestViews(t *testing.T) {
 	conn := loadTestdata(t)
 
 	t.Run("events", func(t *testing.T) {
-		require.Equal(t, eventsColumns, viewColumns(t, conn, "events"))
+		require.Equal(t, eventsColumns, viewColumns(t, conn, "stitch_customerio", "events"))
 		rows := query(t, conn, `SELECT count(*) AS n, count(occurred_at) AS timed, count(event_name) AS named,
 			count(*) FILTER (WHERE received_at IS NULL) AS unreceived FROM stitch_customerio.events`)
 		require.Equal(t, []map[string]string{{"n": "21", "timed": "21", "named": "21", "unreceived": "0"}}, rows)
@@ -226,7 +232,7 @@ func TestViews(t *testing.T) {
 		{"customer_events", "customer", 3},
 	} {
 		t.Run(ch.view, func(t *testing.T) {
-			require.Equal(t, eventsColumns, viewColumns(t, conn, ch.view))
+			require.Equal(t, eventsColumns, viewColumns(t, conn, "stitch_customerio", ch.view))
 			rows := query(t, conn, `SELECT count(*) AS n, count(*) FILTER (WHERE object_type IS DISTINCT FROM $1) AS other
 				FROM stitch_customerio.`+ch.view, ch.objectType)
 			require.Equal(t, []map[string]string{{"n": strconv.Itoa(ch.events), "other": "0"}}, rows)
@@ -269,7 +275,9 @@ func TestViews(t *testing.T) {
 
 	t.Run("delivery_funnel", func(t *testing.T) {
 		require.Equal(t, []string{"delivery_id", "object_type", "campaign_id", "broadcast_id", "action_id", "customer_id",
-			"sent_at", "delivered_at", "opened_at", "clicked_at", "converted_at", "bounced_at"}, viewColumns(t, conn, "delivery_funnel"))
+			"sent_at", "delivered_at", "opened_at", "clicked_at", "converted_at", "bounced_at",
+			"newsletter_id", "transactional_message_id", "drafted_at", "attempted_at", "dropped_at", "failed_at",
+			"spammed_at", "unsubscribed_at", "undeliverable_at", "replied_at"}, viewColumns(t, conn, "stitch_customerio", "delivery_funnel"))
 		rows := query(t, conn, `SELECT * FROM stitch_customerio.delivery_funnel`)
 		require.Equal(t, []map[string]string{{"n": "0"}},
 			query(t, conn, `SELECT count(*) - count(DISTINCT (delivery_id, object_type)) AS n FROM stitch_customerio.delivery_funnel`),

@@ -100,9 +100,18 @@ func (w *schemaWrite) childInsert(name string, rows []childRow) queued {
 	// Only rows of the version data now holds: an older re-delivery whose
 	// upsert was refused by the sequence guard inserts nothing.
 	join := fmt.Sprintf(" JOIN %s AS d ON d.event_id = u.c0 AND d._sdc_sequence = u.c%d", ident(w.schema, "data"), ts.depth+1)
-	q, args := insertSQLFrom(ident(w.schema, name), cols, nil, 1, join)
+	q, args := insertSQLFrom(ident(w.schema, name), cols, subtableSystemValues, 1, join)
 	return queued{sql: q + " ON CONFLICT DO NOTHING", args: args}
 }
+
+// subtableSystemValues fill a subtable row's system columns from its event's data row.
+var subtableSystemValues = func() [][2]string {
+	out := make([][2]string, len(subtableSystemColumns))
+	for i, c := range subtableSystemColumns {
+		out[i] = [2]string{c[0], "d." + c[0]}
+	}
+	return out
+}()
 
 // capProblems records data-table fields that found no column (column cap).
 func (w *schemaWrite) capProblems(e *ingest.Event, row stitch.Row, ts *tableState, table string) {
