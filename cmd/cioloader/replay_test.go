@@ -118,7 +118,7 @@ func TestReplayAcceptance(t *testing.T) {
 	// Damage rudder_events: a tenth of it gone, some rows stale.
 	_, err = conn.Exec(ctx, "DELETE FROM "+rudder+" WHERE event_id < 'ev001000' OR event_id >= $1", fmt.Sprintf("ev%06d", total-total/10))
 	require.NoError(t, err)
-	_, err = conn.Exec(ctx, "UPDATE "+rudder+` SET event = 'stale', payload = '{}', properties = NULL WHERE event_id BETWEEN 'ev005000' AND 'ev005999'`)
+	_, err = conn.Exec(ctx, "UPDATE "+rudder+` SET event = 'stale', context = '{}', properties = NULL WHERE event_id BETWEEN 'ev005000' AND 'ev005999'`)
 	require.NoError(t, err)
 	require.EqualValues(t, total-total/10-1000, count(t, conn, "SELECT count(*) FROM "+rudder))
 
@@ -182,8 +182,8 @@ func TestReplayAcceptance(t *testing.T) {
 	require.EqualValues(t, total, count(t, conn, `SELECT count(*) FROM `+data+` d JOIN `+rudder+` r USING (event_id)
 		WHERE r._sdc_sequence = d._sdc_sequence AND r.event = 'Email Sent'
 		AND r.properties->>'emailSubject' = d._sdc_raw->'data'->>'subject'
-		AND r.payload->'properties' = r.properties AND r.payload->>'messageId' = r.message_id::text`))
-	require.Zero(t, count(t, conn, "SELECT count(*) FROM "+rudder+" WHERE event = 'stale' OR payload = '{}'"))
+		AND r.context ? 'library'`))
+	require.Zero(t, count(t, conn, "SELECT count(*) FROM "+rudder+" WHERE event = 'stale' OR context = '{}'"))
 
 	// The events rewritten during the replay hold their newest copy.
 	last := "v" + strconv.FormatInt(version.Load(), 10)

@@ -46,9 +46,10 @@ func integrationDDL(schema string) []string {
 			metric             text,
 			properties         jsonb,
 			context            jsonb,
-			payload            jsonb,
+			nonstring_ids      jsonb,
 			_sdc_sequence      bigint NOT NULL
 		)`, s("rudder_events")),
+		rudderPayloadUpgrade(schema),
 	}
 	stmts = append(stmts, subtableUpgrade(schema))
 	return append(stmts, viewDDL(schema)...)
@@ -79,6 +80,28 @@ BEGIN
 		EXECUTE format('ALTER TABLE %%I.%%I %[2]s', %[1]s, t);
 	END LOOP;
 END $upgrade$`, quoteLiteral(schema), strings.Join(adds, ", "))
+}
+
+// rudderPayloadUpgrade moves a table made before the payload was derived to the lean
+// layout: the ids that were not JSON strings are kept in nonstring_ids (the payload
+// needs their type back), then the stored payload column goes. It does nothing on a
+// table already in that layout.
+func rudderPayloadUpgrade(schema string) string {
+	r := ident(schema, "rudder_events")
+	return fmt.Sprintf(`DO $upgrade$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+		WHERE table_schema = %[2]s AND table_name = 'rudder_events' AND column_name = 'payload') THEN
+		RETURN;
+	END IF;
+	ALTER TABLE %[1]s ADD COLUMN IF NOT EXISTS nonstring_ids jsonb;
+	UPDATE %[1]s SET nonstring_ids = jsonb_strip_nulls(jsonb_build_object(
+		'userId', CASE WHEN jsonb_typeof(payload->'userId') <> 'string' THEN payload->'userId' END,
+		'anonymousId', CASE WHEN jsonb_typeof(payload->'anonymousId') <> 'string' THEN payload->'anonymousId' END))
+	WHERE jsonb_typeof(payload->'userId') NOT IN ('string', 'null')
+	   OR jsonb_typeof(payload->'anonymousId') NOT IN ('string', 'null');
+	ALTER TABLE %[1]s DROP COLUMN payload;
+END $upgrade$`, r, quoteLiteral(schema))
 }
 
 // quoteLiteral quotes s as an SQL string literal.

@@ -79,6 +79,28 @@ FROM %[1]s
 WHERE delivery_id IS NOT NULL
 GROUP BY delivery_id, object_type`
 
+// payloadSelect is rudder_payloads: the whole RudderStack event, as `cioloader
+// transform` prints it, derived from rudder_events' columns (it is not stored a second
+// time). Optional members are left out when NULL, as the transform leaves them out;
+// instants print as JavaScript's toISOString does.
+const payloadSelect = `SELECT r.event_id,
+       jsonb_build_object('context', r.context, 'integrations', '{"Customer.io": false}'::jsonb,
+                          'type', r.type, 'event', r.event, 'messageId', r.message_id::text)
+       || CASE WHEN r.properties IS NULL THEN '{}' ELSE jsonb_build_object('properties', r.properties) END
+       || CASE WHEN r.user_id IS NULL THEN '{}'
+               ELSE jsonb_build_object('userId', coalesce(r.nonstring_ids->'userId', to_jsonb(r.user_id))) END
+       || CASE WHEN r.anonymous_id IS NULL THEN '{}'
+               ELSE jsonb_build_object('anonymousId', coalesce(r.nonstring_ids->'anonymousId', to_jsonb(r.anonymous_id))) END
+       || CASE WHEN r.original_timestamp IS NULL THEN '{}'
+               ELSE jsonb_build_object('originalTimestamp', %[2]s, 'sentAt', %[2]s) END
+       || CASE WHEN r.received_at IS NULL THEN '{}' ELSE jsonb_build_object('receivedAt', %[3]s) END AS payload
+FROM %[1]s r`
+
+// isoMillis formats a timestamptz column as RudderStack prints instants.
+func isoMillis(col string) string {
+	return fmt.Sprintf(`to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`, col)
+}
+
 // viewDDL returns the analyst views of SPEC 5.1, as CREATE OR REPLACE so that every
 // start upgrades them.
 func viewDDL(schema string) []string {
@@ -89,6 +111,8 @@ func viewDDL(schema string) []string {
 		stmts = append(stmts, fmt.Sprintf(`CREATE OR REPLACE VIEW %s AS SELECT * FROM %s WHERE object_type = '%s'`,
 			v(ch.view), v("events"), ch.objectType))
 	}
+	stmts = append(stmts, "CREATE OR REPLACE VIEW "+v("rudder_payloads")+" AS\n"+
+		fmt.Sprintf(payloadSelect, v("rudder_events"), isoMillis("r.original_timestamp"), isoMillis("r.received_at")))
 	return append(stmts, "CREATE OR REPLACE VIEW "+v("delivery_funnel")+" AS\n"+
 		fmt.Sprintf(funnelSelect, v("events"), firstTimes(deliveryMetrics[:6]), firstTimes(deliveryMetrics[6:])))
 }

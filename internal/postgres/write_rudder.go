@@ -11,7 +11,9 @@ func (w *schemaWrite) rudderUpsert() (string, []any) {
 	return rudderUpsertSQL(w.schema, w.g.events, func(e *ingest.Event) time.Time { return w.g.received[e] }, "<")
 }
 
-// rudderUpsertSQL builds the rudder_events upsert. guard is "<" for ingest (an
+// rudderUpsertSQL builds the rudder_events upsert. The event's JSON is stored once,
+// as properties and context; the whole event (rudder_payloads.payload) is derived
+// from the columns when read. guard is "<" for ingest (an
 // older copy never overwrites a newer one) and "<=" for replay (the same
 // sequence is rewritten with the current mapping).
 func rudderUpsertSQL(schema string, evs []*ingest.Event, received func(*ingest.Event) time.Time, guard string) (string, []any) {
@@ -20,12 +22,10 @@ func rudderUpsertSQL(schema string, evs []*ingest.Event, received func(*ingest.E
 		textColumn("event_id", n), textColumn("message_id", n), textColumn("type", n), textColumn("event", n),
 		textColumn("user_id", n), textColumn("anonymous_id", n), timeColumn("original_timestamp", n),
 		timeColumn("sent_at", n), timeColumn("received_at", n), textColumn("object_type", n), textColumn("metric", n),
-		textColumn("payload", n), int8Column("_sdc_sequence", n),
+		textColumn("properties", n), textColumn("context", n), textColumn("nonstring_ids", n), int8Column("_sdc_sequence", n),
 	}
 	cols[1].conv = "::uuid"
-	// The payload is parsed once (OFFSET 0 keeps the planner from inlining the
-	// cast into each of the three uses); properties and context are its members.
-	var buf []byte
+	cols[11].conv, cols[12].conv, cols[13].conv = "::jsonb", "::jsonb", "::jsonb"
 	for i, e := range evs {
 		r := e.Rudder
 		cols[0].set(i, e.ID)
@@ -39,21 +39,16 @@ func rudderUpsertSQL(schema string, evs []*ingest.Event, received func(*ingest.E
 		cols[8].set(i, received(e))
 		setOpt(cols[9], i, r.ObjectType)
 		setOpt(cols[10], i, r.Metric)
-		buf = r.AppendJSON(buf[:0])
-		cols[11].set(i, string(buf))
-		cols[12].set(i, e.Seq)
+		cols[11].set(i, r.PropertiesJSON()) // nil → NULL: no properties
+		cols[12].set(i, r.ContextJSON())
+		cols[13].set(i, r.NonStringIDsJSON())
+		cols[14].set(i, e.Seq)
 	}
-	cols[11].hidden = true
-	q, args := insertSQLFrom(ident(schema, "rudder_events"), cols, [][2]string{
-		{ident("payload"), "j.p"}, {ident("properties"), "j.p->'properties'"}, {ident("context"), "j.p->'context'"},
-	}, 1, " CROSS JOIN LATERAL (SELECT u.c11::jsonb AS p OFFSET 0) AS j")
-	names := make([]string, 0, len(cols)+2)
+	q, args := insertSQL(ident(schema, "rudder_events"), cols, nil, 1)
+	names := make([]string, 0, len(cols)-1)
 	for _, c := range cols[1:] {
-		if !c.hidden {
-			names = append(names, c.name)
-		}
+		names = append(names, c.name)
 	}
-	names = append(names, ident("payload"), ident("properties"), ident("context"))
 	q += " ON CONFLICT (event_id) DO UPDATE SET " + setAll(names) +
 		" WHERE t._sdc_sequence " + guard + " EXCLUDED._sdc_sequence"
 	return q, args

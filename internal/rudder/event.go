@@ -122,6 +122,24 @@ func (e *Event) PropertiesJSON() []byte {
 	return e.w.Properties.appendTo(nil)
 }
 
+// NonStringIDsJSON is {"userId": …, "anonymousId": …} with each id that is not a JSON
+// string, as the event holds it; nil when both are strings or absent. The user_id
+// and anonymous_id columns hold such ids as JSON text, so this is what the stored
+// payload needs to give them back their type.
+func (e *Event) NonStringIDsJSON() []byte {
+	var o object
+	if _, isString := e.w.UserID.(string); e.w.UserID != nil && !isString {
+		o = append(o, member{"userId", e.w.UserID})
+	}
+	if _, isString := e.w.AnonymousID.(string); e.w.AnonymousID != nil && !isString {
+		o = append(o, member{"anonymousId", e.w.AnonymousID})
+	}
+	if o == nil {
+		return nil
+	}
+	return o.appendTo(nil)
+}
+
 // ContextJSON is the context object; it is never empty.
 func (e *Event) ContextJSON() []byte { return e.w.Context.appendTo(nil) }
 
