@@ -21,6 +21,9 @@ func runBench(ctx context.Context, e env, args []string) error {
 	url := fs.String("url", "", "only load this existing ingest URL (one scenario: --conns, --per-request) and print the result")
 	conns := fs.Int("conns", 50, "with --url: concurrent connections")
 	per := fs.Int("per-request", 1, "with --url: events per request")
+	dataset := fs.Int64("dataset-events", 1_000_000, "read side: realistic events loaded into stitch_customerio before the README queries are timed (0: skip)")
+	readme := fs.String("readme", "README.md", "the README whose example queries are timed")
+	readOnly := fs.Bool("read-side-only", false, "skip the throughput scenarios; run only the read side")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -41,6 +44,7 @@ func runBench(ctx context.Context, e env, args []string) error {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rep, err := bench.Main(ctx, bench.Config{
 		Exe: exe, DatabaseURL: *dbURL, Duration: *dur, Warmup: *warm, Stdout: e.stdout, Log: log,
+		DatasetEvents: *dataset, Readme: *readme, SkipLoad: *readOnly,
 		Command: strings.TrimSpace("cioloader bench " + strings.Join(args, " ")),
 	})
 	if err != nil {

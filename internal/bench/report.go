@@ -60,7 +60,7 @@ func (r *Report) checks() []check {
 	ratio := r.Single.EventsPerSec() / r.Bare.EventsPerSec()
 	rss := max(r.RSSPeak["c50"], r.RSSPeak["c50x100"])
 	errs := r.Single.Errors + r.Serial.Errors + r.Arrays.Errors
-	return []check{
+	return append([]check{
 		{"c=50, 1 event/request: events/s", fmt.Sprintf("%.0f", r.Single.EventsPerSec()), fmt.Sprintf("≥ %d", targetSingleEPS), r.Single.EventsPerSec() >= targetSingleEPS},
 		{"c=50: ratio to the bare net/http server", fmt.Sprintf("%.2f", ratio), fmt.Sprintf("≥ %.2f", targetBareRatio), ratio >= targetBareRatio},
 		{"c=50: p99 latency", ms(r.Single.P99), "≤ 25 ms", r.Single.P99 <= targetSingleP99},
@@ -70,7 +70,7 @@ func (r *Report) checks() []check {
 		{"peak server RSS under c=50 loads", mib(rss), "≤ 150 MiB", rss <= targetRSS},
 		{"errors (non-200 or transport)", fmt.Sprint(errs), "0", errs == 0},
 		{"rows: data = rudder_events = acknowledged", fmt.Sprintf("%d = %d = %d", r.Rows.Data, r.Rows.Rudder, r.Rows.Acked), "equal", r.Rows.Data == r.Rows.Acked && r.Rows.Rudder == r.Rows.Acked},
-	}
+	}, r.ReadSide.checks()...)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
@@ -120,6 +120,7 @@ func (r *Report) Markdown() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.what, c.got, c.target, mark)
 	}
+	r.ReadSide.markdown(&b)
 	return b.String()
 }
 

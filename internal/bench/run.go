@@ -34,6 +34,10 @@ type Config struct {
 	Command     string // the command line, for the report
 	Stdout      io.Writer
 	Log         *slog.Logger
+	// DatasetEvents is the read side's dataset size (0: skip the read side).
+	DatasetEvents int64
+	Readme        string // README.md, whose example queries the read side times
+	SkipLoad      bool   // skip the throughput scenarios (read side only)
 }
 
 // Report is one whole run.
@@ -48,6 +52,7 @@ type Report struct {
 	RSSPeak   map[string]int64 // scenario → peak server RSS (bytes) while it ran
 	Rows      Rows
 	ServerHWM int64
+	ReadSide  *ReadSide // nil when skipped
 }
 
 // Rows compares the tables with the acknowledgements.
@@ -109,6 +114,9 @@ func Main(ctx context.Context, cfg Config) (*Report, error) {
 		{&rep.Single, sc("c50", ingestURL, 50, 1)},
 		{&rep.Arrays, sc("c50x100", ingestURL, 50, 100)},
 	}
+	if cfg.SkipLoad {
+		steps = nil
+	}
 	for _, st := range steps {
 		fmt.Fprintf(cfg.Stdout, "running %-8s conns=%-3d events/request=%-3d for %s…\n", st.s.Name, st.s.Conns, st.s.PerReq, cfg.Duration)
 		peak := srv.samplePeak()
@@ -121,6 +129,11 @@ func Main(ctx context.Context, cfg Config) (*Report, error) {
 	rep.ServerHWM = srv.hwm()
 	if rep.Rows.Data, rep.Rows.Rudder, err = srv.counts(integrationID); err != nil {
 		return nil, err
+	}
+	if cfg.DatasetEvents > 0 {
+		if rep.ReadSide, err = runReadSide(ctx, cfg, srv, dbURL, runID); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }
@@ -218,17 +231,21 @@ func (s *server) admin(method, path string, out any) error {
 	return json.Unmarshal(body, out)
 }
 
-func (s *server) setup(runID string) (string, int64, error) {
+func (s *server) setup(runID string) (string, int64, error) { return s.setupNamed("bench " + runID) }
+
+// setupNamed creates an integration and a webhook URL for it.
+func (s *server) setupNamed(name string) (string, int64, error) {
 	var in struct {
 		ID int64 `json:"id"`
 	}
-	req, _ := http.NewRequest(http.MethodPost, s.base+"/v1/integrations", bytes.NewReader([]byte(`{"name":"bench `+runID+`"}`)))
+	body, _ := json.Marshal(map[string]string{"name": name})
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/v1/integrations", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+s.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", 0, err
 	}
-	body, _ := io.ReadAll(resp.Body)
+	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
 		return "", 0, fmt.Errorf("bench: create integration: %d %s", resp.StatusCode, body)

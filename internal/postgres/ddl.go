@@ -52,6 +52,7 @@ func integrationDDL(schema string) []string {
 		rudderPayloadUpgrade(schema),
 	}
 	stmts = append(stmts, subtableUpgrade(schema))
+	stmts = append(stmts, factsDDL(schema)...)
 	return append(stmts, viewDDL(schema)...)
 }
 

@@ -27,7 +27,8 @@ func (s *Store) CountEvents(ctx context.Context, schema string) (int64, error) {
 	return n, translate(err)
 }
 
-// Replay rebuilds schema.rudder_events from data._sdc_raw in batches of size
+// Replay rebuilds schema.rudder_events (and event_facts, the views' typed copy)
+// from data._sdc_raw in batches of size
 // rows (keyset order on event_id), each batch in its own transaction, calling
 // progress after each. It is safe while ingest continues: rows are written
 // with data's own sequence under "<=", so a newer copy committed meanwhile
@@ -51,6 +52,9 @@ func (s *Store) Replay(ctx context.Context, schema string, size int, progress fu
 				return st, fmt.Errorf("replay %s: %w", schema, translate(err))
 			}
 			st.Written += tag.RowsAffected()
+			if _, err := s.pool.Exec(ctx, factsFill(schema, "d.event_id > $1 AND d.event_id <= $2", "<="), after, last); err != nil {
+				return st, fmt.Errorf("replay %s: %w", schema, translate(err))
+			}
 		}
 		st.Rows += n
 		st.Skipped += skipped

@@ -201,6 +201,7 @@ func TestUpgradeOlderViewsAndSubtables(t *testing.T) {
 		ALTER TABLE old_shapes.data__data__recipients DROP COLUMN _sdc_received_at, DROP COLUMN _sdc_batched_at,
 			DROP COLUMN _sdc_table_version;
 		DROP VIEW old_shapes.rudder_payloads;
+		DROP TABLE old_shapes.event_facts;
 		ALTER TABLE old_shapes.rudder_events DROP COLUMN nonstring_ids, ADD COLUMN payload jsonb;
 		UPDATE old_shapes.rudder_events SET user_id = '200102', payload = '{"userId": 200102, "anonymousId": "x"}'`)
 	require.NoError(t, err)

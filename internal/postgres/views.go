@@ -21,46 +21,104 @@ var channelViews = []struct{ view, objectType string }{
 	{"webhook_events", "webhook"}, {"customer_events", "customer"},
 }
 
-// legacySplit is how a legacy body's event_type ("email_opened", "in_app_clicked")
-// splits into object_type (group 1 of the first pattern) and metric (of the second);
-// rudder.legacyPair splits it the same way.
-const (
-	legacyObjectType = `'^(in_app|[^_]+)_.+$'`
-	legacyMetric     = `'^(?:in_app|[^_]+)_(.+)$'`
-)
+// factColumns are event_facts' columns and how each is read from data's row d. They
+// are SQL over _sdc_raw, so every event gets the same answer whatever columns data
+// has grown, at write time, in replay and in an upgrade. A legacy body's event_type
+// ("email_opened", "in_app_clicked") splits into object_type and metric the way
+// rudder.legacyPair splits it.
+var factColumns = [][2]string{
+	{"event_id", "d.event_id"},
+	{"object_type", `coalesce(d._sdc_raw->>'object_type', substring(d._sdc_raw->>'event_type' from '^(in_app|[^_]+)_.+$'))`},
+	{"metric", `coalesce(d._sdc_raw->>'metric', substring(d._sdc_raw->>'event_type' from '^(?:in_app|[^_]+)_(.+)$'))`},
+	{"event_name", `coalesce(d._sdc_raw->>'event_type', (d._sdc_raw->>'object_type') || '_' || (d._sdc_raw->>'metric'))`},
+	{"occurred_at", `CASE WHEN jsonb_typeof(d._sdc_raw->'timestamp') = 'number'
+		AND (d._sdc_raw->>'timestamp')::numeric BETWEEN -62135596800 AND 253402300799
+		THEN to_timestamp((d._sdc_raw->>'timestamp')::double precision) END`},
+	{"customer_id", `coalesce(d._sdc_raw#>>'{data,identifiers,id}', d._sdc_raw#>>'{data,customer_id}')`},
+	{"email", `coalesce(d._sdc_raw#>>'{data,identifiers,email}', d._sdc_raw#>>'{data,email_address}',
+		CASE WHEN d._sdc_raw->>'object_type' = 'email' THEN d._sdc_raw#>>'{data,recipient}' END)`},
+	{"delivery_id", `coalesce(d._sdc_raw#>>'{data,delivery_id}', CASE WHEN d._sdc_raw ? 'event_type' THEN d._sdc_raw#>>'{data,email_id}' END)`},
+	{"campaign_id", `d._sdc_raw#>>'{data,campaign_id}'`},
+	{"broadcast_id", `d._sdc_raw#>>'{data,broadcast_id}'`},
+	{"action_id", `d._sdc_raw#>>'{data,action_id}'`},
+	{"journey_id", `d._sdc_raw#>>'{data,journey_id}'`},
+	{"received_at", `d._sdc_received_at`},
+	{"newsletter_id", `d._sdc_raw#>>'{data,newsletter_id}'`},
+	{"transactional_message_id", `d._sdc_raw#>>'{data,transactional_message_id}'`},
+	{"parent_action_id", `d._sdc_raw#>>'{data,parent_action_id}'`},
+	{"trigger_event_id", `d._sdc_raw#>>'{data,trigger_event_id}'`},
+	{"content_id", `d._sdc_raw#>>'{data,content_id}'`},
+	{"failure_message", `coalesce(d._sdc_raw#>>'{data,failure_message}',
+		CASE jsonb_typeof(d._sdc_raw#>'{data,recipients}')
+		     WHEN 'array' THEN d._sdc_raw#>>'{data,recipients,0,failure_message}'
+		     WHEN 'object' THEN d._sdc_raw#>>'{data,recipients,failure_message}' END)`},
+	{"_sdc_sequence", "d._sdc_sequence"},
+}
 
-// eventsSelect is the events view. It reads _sdc_raw only, so it works whatever
-// columns the data table has grown. Columns are only ever appended (CREATE OR
-// REPLACE VIEW cannot reorder them): the ids added for the whole spec come last.
-const eventsSelect = `SELECT d.event_id,
-       coalesce(d._sdc_raw->>'object_type', substring(d._sdc_raw->>'event_type' from %[2]s)) AS object_type,
-       coalesce(d._sdc_raw->>'metric', substring(d._sdc_raw->>'event_type' from %[3]s)) AS metric,
-       coalesce(d._sdc_raw->>'event_type',
-                (d._sdc_raw->>'object_type') || '_' || (d._sdc_raw->>'metric')) AS event_name,
-       CASE WHEN jsonb_typeof(d._sdc_raw->'timestamp') = 'number'
-             AND (d._sdc_raw->>'timestamp')::numeric BETWEEN -62135596800 AND 253402300799
-            THEN to_timestamp((d._sdc_raw->>'timestamp')::double precision) END AS occurred_at,
-       coalesce(d._sdc_raw#>>'{data,identifiers,id}', d._sdc_raw#>>'{data,customer_id}') AS customer_id,
-       coalesce(d._sdc_raw#>>'{data,identifiers,email}', d._sdc_raw#>>'{data,email_address}',
-                CASE WHEN d._sdc_raw->>'object_type' = 'email' THEN d._sdc_raw#>>'{data,recipient}' END) AS email,
-       coalesce(d._sdc_raw#>>'{data,delivery_id}',
-                CASE WHEN d._sdc_raw ? 'event_type' THEN d._sdc_raw#>>'{data,email_id}' END) AS delivery_id,
-       d._sdc_raw#>>'{data,campaign_id}' AS campaign_id,
-       d._sdc_raw#>>'{data,broadcast_id}' AS broadcast_id,
-       d._sdc_raw#>>'{data,action_id}' AS action_id,
-       d._sdc_raw#>>'{data,journey_id}' AS journey_id,
-       d._sdc_received_at AS received_at,
+// factTypes are the columns' types (text unless named).
+var factTypes = map[string]string{"occurred_at": "timestamptz", "received_at": "timestamptz", "_sdc_sequence": "bigint NOT NULL"}
+
+// factsDDL creates event_facts, the narrow typed copy of data the analyst views read
+// (a view that parsed _sdc_raw on every query took seconds over a million events).
+// When it is new and data is not empty (an upgrade), it is filled from data, and an
+// index serves the per-customer queries.
+func factsDDL(schema string) []string {
+	cols := make([]string, len(factColumns))
+	for i, c := range factColumns {
+		typ := factTypes[c[0]]
+		if typ == "" {
+			typ = "text"
+		}
+		cols[i] = c[0] + " " + typ
+	}
+	cols[0] = "event_id text NOT NULL CONSTRAINT event_facts_pkey PRIMARY KEY"
+	f := ident(schema, "event_facts")
+	return []string{
+		fmt.Sprintf(`DO $facts$
+BEGIN
+	IF to_regclass(%[3]s) IS NOT NULL THEN
+		RETURN;
+	END IF;
+	CREATE TABLE %[1]s (
+		%[2]s
+	);
+	%[4]s;
+END $facts$`, f, strings.Join(cols, ",\n\t\t"), quoteLiteral(f), factsFill(schema, "", "<")),
+		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS event_facts_customer ON %s (customer_id, occurred_at DESC NULLS LAST, received_at DESC)`, f),
+	}
+}
+
+// factsFill is the INSERT that (re)writes event_facts from data's rows matching
+// where ("" for all). Rows are taken in event_id order, as the writer locks them.
+// guard is "<" at ingest (a row is replaced by a newer copy only) and "<=" in replay
+// (the same copy is rewritten with the current mapping).
+func factsFill(schema, where, guard string) string {
+	names, exprs := make([]string, len(factColumns)), make([]string, len(factColumns))
+	for i, c := range factColumns {
+		names[i], exprs[i] = c[0], c[1]
+	}
+	sets := make([]string, 0, len(names)-1)
+	for _, n := range names[1:] {
+		sets = append(sets, n+" = EXCLUDED."+n)
+	}
+	if where != "" {
+		where = " WHERE " + where
+	}
+	return fmt.Sprintf(`INSERT INTO %s AS t (%s) SELECT %s FROM %s AS d%s ORDER BY d.event_id COLLATE "C"
+	ON CONFLICT (event_id) DO UPDATE SET %s WHERE t._sdc_sequence %s EXCLUDED._sdc_sequence`,
+		ident(schema, "event_facts"), strings.Join(names, ", "), strings.Join(exprs, ",\n\t"), ident(schema, "data"), where,
+		strings.Join(sets, ", "), guard)
+}
+
+// eventsSelect is the events view over event_facts. raw comes from data by a LEFT
+// JOIN on its primary key, which the planner drops when a query does not read raw.
+// Columns are only ever appended (CREATE OR REPLACE VIEW cannot reorder them).
+const eventsSelect = `SELECT f.event_id, f.object_type, f.metric, f.event_name, f.occurred_at, f.customer_id, f.email,
+       f.delivery_id, f.campaign_id, f.broadcast_id, f.action_id, f.journey_id, f.received_at,
        d._sdc_raw AS raw,
-       d._sdc_raw#>>'{data,newsletter_id}' AS newsletter_id,
-       d._sdc_raw#>>'{data,transactional_message_id}' AS transactional_message_id,
-       d._sdc_raw#>>'{data,parent_action_id}' AS parent_action_id,
-       d._sdc_raw#>>'{data,trigger_event_id}' AS trigger_event_id,
-       d._sdc_raw#>>'{data,content_id}' AS content_id,
-       coalesce(d._sdc_raw#>>'{data,failure_message}',
-                CASE jsonb_typeof(d._sdc_raw#>'{data,recipients}')
-                     WHEN 'array' THEN d._sdc_raw#>>'{data,recipients,0,failure_message}'
-                     WHEN 'object' THEN d._sdc_raw#>>'{data,recipients,failure_message}' END) AS failure_message
-FROM %[1]s d`
+       f.newsletter_id, f.transactional_message_id, f.parent_action_id, f.trigger_event_id, f.content_id,
+       f.failure_message
+FROM %[1]s f LEFT JOIN %[2]s d ON d.event_id = f.event_id`
 
 // funnelSelect is delivery_funnel: one row per delivery and object type, with the
 // first time of every delivery metric. Ids come after the first six metric columns
@@ -105,8 +163,7 @@ func isoMillis(col string) string {
 // start upgrades them.
 func viewDDL(schema string) []string {
 	v := func(name string) string { return ident(schema, name) }
-	stmts := []string{"CREATE OR REPLACE VIEW " + v("events") + " AS\n" +
-		fmt.Sprintf(eventsSelect, v("data"), legacyObjectType, legacyMetric)}
+	stmts := []string{"CREATE OR REPLACE VIEW " + v("events") + " AS\n" + fmt.Sprintf(eventsSelect, v("event_facts"), v("data"))}
 	for _, ch := range channelViews {
 		stmts = append(stmts, fmt.Sprintf(`CREATE OR REPLACE VIEW %s AS SELECT * FROM %s WHERE object_type = '%s'`,
 			v(ch.view), v("events"), ch.objectType))

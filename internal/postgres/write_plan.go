@@ -51,6 +51,8 @@ func (w *schemaWrite) queue(b *pgx.Batch, now time.Time) {
 	for i, e := range w.g.events {
 		ids[i] = e.ID
 	}
+	// The analyst views' typed copy, read back from the rows just written.
+	b.Queue(factsFill(w.schema, "d.event_id = ANY($1)", "<"), ids)
 	for _, name := range slices.Sorted(maps.Keys(w.tables)) {
 		if name != "data" {
 			// Written so the plan (generic, prepared once) starts from the

@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Dataset is the read-side load: Events realistic delivery events (sent, delivered,
+// opened, clicked, bounced, over campaigns, broadcasts, newsletters and transactional
+// messages), posted in arrays of 500 over a few connections.
+type Dataset struct {
+	Events    int64
+	JSONBytes int64 // bytes of event JSON posted (the array brackets and commas excluded)
+	Elapsed   time.Duration
+}
+
+// deliveryEvents appends the events of delivery d (about 2.5 of them) to out and
+// returns it. Each event is ~450 bytes of JSON, as Customer.io sends it without
+// Body Content.
+func deliveryEvents(out [][]byte, runID string, d int) [][]byte {
+	metrics := []string{"sent", "delivered"}
+	switch {
+	case d%33 == 0:
+		metrics = []string{"sent", "bounced"}
+	case d%10 == 0:
+		metrics = append(metrics, "opened", "clicked")
+	case d%5 < 2:
+		metrics = append(metrics, "opened")
+	}
+	for i, m := range metrics {
+		out = append(out, datasetEvent(runID, d, i, m))
+	}
+	return out
+}
+
+// datasetEvent is one event of delivery d. The kind of message cycles: 7 in 10
+// campaign deliveries, then broadcast, newsletter and transactional ones.
+func datasetEvent(runID string, d, i int, metric string) []byte {
+	var b bytes.Buffer
+	cust := strconv.Itoa(100000 + d%50000)
+	fmt.Fprintf(&b, `{"event_id":"%s%08dx%d","object_type":"email","metric":"%s","timestamp":%d,"data":{`,
+		runID, d, i, metric, 1700000000+d*5+i*600)
+	switch d % 20 {
+	case 14, 15, 16:
+		fmt.Fprintf(&b, `"broadcast_id":%d,"trigger_id":%d,"action_id":%d,`, 10+d%7, d%1000, 300+d%7)
+	case 17, 18:
+		fmt.Fprintf(&b, `"newsletter_id":%d,"content_id":%d,`, 40+d%5, d%5)
+	case 19:
+		fmt.Fprintf(&b, `"transactional_message_id":%d,`, 70+d%3)
+	default:
+		fmt.Fprintf(&b, `"campaign_id":%d,"action_id":%d,"journey_id":"01GW2Z8H9JQ6ZPBV4PAF0RRT2S",`, 20+d%30, 100+d%30)
+	}
+	fmt.Fprintf(&b, `"customer_id":"%s","delivery_id":"RAECAAFwnUSneIa0ZXkmq8Ed%08d",`+
+		`"identifiers":{"id":"%s","email":"customer%s@example.com","cio_id":"d9c10600%s"},`+
+		`"recipient":"customer%s@example.com","subject":"Your weekly summary is ready"`, cust, d, cust, cust, cust, cust)
+	switch metric {
+	case "clicked":
+		b.WriteString(`,"href":"https://example.com/summary?utm_source=customerio","link_id":31`)
+	case "bounced":
+		b.WriteString(`,"failure_message":"550 5.1.1 The email account that you tried to reach does not exist"`)
+	}
+	b.WriteString("}}")
+	return b.Bytes()
+}
+
+// LoadDataset posts n events to url in arrays of 500 over conns connections and
+// returns what was acknowledged. Any non-200 answer stops it with an error.
+func LoadDataset(ctx context.Context, url, runID string, n int64, conns int) (Dataset, error) {
+	client := &http.Client{Timeout: 60 * time.Second}
+	var next, acked, bytesSent atomic.Int64
+	var firstErr error
+	var once sync.Once
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				d := int(next.Add(200) - 200) // 200 deliveries ≈ 500 events
+				var evs [][]byte
+				for i := d; i < d+200; i++ {
+					evs = deliveryEvents(evs, runID, i)
+				}
+				if remaining := n - acked.Load(); remaining <= 0 {
+					return
+				}
+				size, err := postArray(ctx, client, url, evs)
+				if err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				bytesSent.Add(size)
+				acked.Add(int64(len(evs)))
+			}
+		})
+	}
+	wg.Wait()
+	return Dataset{Events: acked.Load(), JSONBytes: bytesSent.Load(), Elapsed: time.Since(start)}, firstErr
+}
+
+func postArray(ctx context.Context, client *http.Client, url string, evs [][]byte) (int64, error) {
+	body := append([]byte("["), bytes.Join(evs, []byte(","))...)
+	body = append(body, ']')
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("bench: dataset: %w", err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("bench: dataset: %d %s", resp.StatusCode, msg)
+	}
+	return int64(len(body) - 1 - len(evs)), nil // brackets and commas are not event bytes
+}

@@ -1,0 +1,62 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Measurer reads sizes and times queries for the benchmark, on its own connection.
+type Measurer struct{ conn *pgx.Conn }
+
+// OpenMeasurer connects to databaseURL. Close it when done.
+func OpenMeasurer(ctx context.Context, databaseURL string) (*Measurer, error) {
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: measurer: %s", sanitize(err))
+	}
+	return &Measurer{conn: conn}, nil
+}
+
+// Close closes the connection.
+func (m *Measurer) Close(ctx context.Context) { _ = m.conn.Close(ctx) }
+
+// TableBytes is the size of every table of schema (heap, indexes and TOAST), after
+// ANALYZE, by table name.
+func (m *Measurer) TableBytes(ctx context.Context, schema string) (map[string]int64, error) {
+	if _, err := m.conn.Exec(ctx, "ANALYZE"); err != nil {
+		return nil, fmt.Errorf("postgres: analyze: %w", err)
+	}
+	rows, err := m.conn.Query(ctx, `SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`, schema)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: table sizes: %w", err)
+	}
+	out := map[string]int64{}
+	var name string
+	var size int64
+	_, err = pgx.ForEachRow(rows, []any{&name, &size}, func() error { out[name] = size; return nil })
+	return out, err
+}
+
+// TimeQuery runs sql runs times, reading every row, and returns each run's time.
+func (m *Measurer) TimeQuery(ctx context.Context, sql string, runs int) ([]time.Duration, error) {
+	var out []time.Duration
+	for range runs {
+		start := time.Now()
+		rows, err := m.conn.Query(ctx, sql)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: query: %w", err)
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("postgres: query: %w", err)
+		}
+		out = append(out, time.Since(start))
+	}
+	return out, nil
+}
