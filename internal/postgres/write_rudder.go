@@ -46,7 +46,7 @@ func rudderUpsertSQL(schema string, evs []*ingest.Event, received func(*ingest.E
 	cols[11].hidden = true
 	q, args := insertSQLFrom(ident(schema, "rudder_events"), cols, [][2]string{
 		{ident("payload"), "j.p"}, {ident("properties"), "j.p->'properties'"}, {ident("context"), "j.p->'context'"},
-	}, 1, " CROSS JOIN LATERAL (SELECT u.c11::jsonb AS p OFFSET 0) AS j")
+	}, 1, " CROSS JOIN LATERAL (SELECT u.c11::jsonb AS p OFFSET 0) AS j", byKey(0))
 	names := make([]string, 0, len(cols)+2)
 	for _, c := range cols[1:] {
 		if !c.hidden {
