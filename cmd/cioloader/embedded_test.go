@@ -260,7 +260,7 @@ func startServe(t *testing.T, dataDir string) *serveProcess {
 	cmd := exec.Command(binary(t), "serve")
 	cmd.Env = processEnv(map[string]string{
 		"CIOLOADER_DATA_DIR": dataDir, "CIOLOADER_ADDR": "127.0.0.1:0", "CIOLOADER_LOG_FORMAT": "json",
-		"CIOLOADER_ADMIN_TOKEN": "test-admin-token",
+		"CIOLOADER_ADMIN_TOKEN": "test-admin-token-0123456789abcdef",
 	})
 	cmd.Dir = dataDir
 	stderr, err := cmd.StderrPipe()

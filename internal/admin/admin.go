@@ -54,8 +54,8 @@ func (s *Service) CreateIntegration(ctx context.Context, name string) (domain.In
 	if name == "" {
 		return domain.Integration{}, domain.Errorf(domain.ErrInvalid, `"name" is required: give the integration a name such as "Stitch Customer.io"`)
 	}
-	if !utf8.ValidString(name) {
-		return domain.Integration{}, domain.Errorf(domain.ErrInvalid, "name must be valid UTF-8")
+	if err := storableText("name", name); err != nil {
+		return domain.Integration{}, err
 	}
 	return s.Store.CreateIntegration(ctx, name)
 }
@@ -105,7 +105,22 @@ func (s *Service) SetSigningKey(ctx context.Context, id int64, key string) error
 	if len(key) > 1024 {
 		return domain.Errorf(domain.ErrInvalid, "key is longer than 1024 bytes")
 	}
+	if err := storableText("key", key); err != nil {
+		return err
+	}
 	return s.Store.SetSigningKey(ctx, id, &key)
+}
+
+// storableText refuses what Postgres cannot keep in a text column, as a bad
+// request rather than a database error: invalid UTF-8 and NUL (U+0000).
+func storableText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return domain.Errorf(domain.ErrInvalid, "%s must be valid UTF-8", field)
+	}
+	if strings.ContainsRune(s, 0) {
+		return domain.Errorf(domain.ErrInvalid, `%s must not contain NUL characters (\u0000)`, field)
+	}
+	return nil
 }
 
 // ClearSigningKey removes the signing key: requests are no longer checked.

@@ -43,6 +43,7 @@ func New(ctx context.Context, cfg *config.Config, dbURL string, log *slog.Logger
 	lim := stitch.Limits{MaxDepth: cfg.MaxDepth, MaxKeys: cfg.MaxKeys}
 	store, err := postgres.Open(ctx, dbURL, postgres.Config{
 		MaxConns: int32(cfg.DBMaxConns), Limits: lim, MaxColumns: cfg.MaxColumns, MaxSubtables: cfg.MaxSubtables,
+		TokenTTL: cfg.TokenCacheTTL,
 	}, log, m)
 	if err != nil {
 		return nil, err

@@ -18,7 +18,7 @@ import (
 )
 
 // AdminToken is the admin token every test app uses.
-const AdminToken = "test-admin-token"
+const AdminToken = "test-admin-token-0123456789abcdef"
 
 // App is a running server.
 type App struct {

@@ -171,7 +171,7 @@ func startServer(ctx context.Context, cfg Config, dbURL string) (*server, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{base: "http://127.0.0.1:" + strconv.Itoa(port), token: "bench-" + randomID()}
+	s := &server{base: "http://127.0.0.1:" + strconv.Itoa(port), token: "bench-admin-token-" + randomID() + randomID() + randomID()}
 	s.cmd = exec.Command(cfg.Exe, "serve")
 	s.cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "CIOLOADER_ADDR=127.0.0.1:"+strconv.Itoa(port),
 		"CIOLOADER_ADMIN_TOKEN="+s.token, "CIOLOADER_LOG_LEVEL=warn", "CIOLOADER_PUBLIC_URL="+s.base)

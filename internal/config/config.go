@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Config is everything the server and the CLI can be told.
@@ -18,7 +19,7 @@ type Config struct {
 	DatabaseURL    string        `env:"DATABASE_URL" flag:"database-url" desc:"Postgres URL; empty starts an embedded Postgres under the data directory"`
 	Addr           string        `env:"CIOLOADER_ADDR" flag:"addr" default:":8080" desc:"HTTP listen address"`
 	PublicURL      string        `env:"CIOLOADER_PUBLIC_URL" flag:"public-url" desc:"base of generated webhook URLs (default http://localhost plus the listen port)"`
-	AdminToken     string        `env:"CIOLOADER_ADMIN_TOKEN" flag:"admin-token" desc:"bearer token for the admin API and page; with the embedded database and none set, one is generated and printed once"`
+	AdminToken     string        `env:"CIOLOADER_ADMIN_TOKEN" flag:"admin-token" desc:"bearer token for the admin API and page, at least 32 characters; with the embedded database and none set, one is generated and printed once"`
 	DataDir        string        `env:"CIOLOADER_DATA_DIR" flag:"data-dir" default:".cioloader" desc:"where the embedded Postgres lives (DATA_DIR/pg)"`
 	MaxBodyBytes   int64         `env:"CIOLOADER_MAX_BODY_BYTES" flag:"max-body-bytes" default:"20971520" desc:"largest accepted request body (413 above it)"`
 	MaxEvents      int           `env:"CIOLOADER_MAX_EVENTS" flag:"max-events" default:"10000" desc:"most events in one request (400 above it)"`
@@ -34,6 +35,7 @@ type Config struct {
 	MaxKeys        int           `env:"CIOLOADER_MAX_KEYS" flag:"max-keys" default:"1000" desc:"most values flattened from one event"`
 	MaxColumns     int           `env:"CIOLOADER_MAX_COLUMNS" flag:"max-columns" default:"1000" desc:"columns per table; new keys past it stay in _sdc_raw"`
 	MaxSubtables   int           `env:"CIOLOADER_MAX_SUBTABLES" flag:"max-subtables" default:"100" desc:"array subtables per schema; arrays past it stay in _sdc_raw"`
+	TokenCacheTTL  time.Duration `env:"CIOLOADER_TOKEN_CACHE_TTL" flag:"token-cache-ttl" default:"1s" desc:"how long a webhook token look-up is trusted; revocations reach every replica at once by NOTIFY, this bounds a missed one"`
 	DebugAddr      string        `env:"CIOLOADER_DEBUG_ADDR" flag:"debug-addr" desc:"serve Go pprof on this address (e.g. 127.0.0.1:6060); empty = off"`
 	LogLevel       string        `env:"CIOLOADER_LOG_LEVEL" flag:"log-level" default:"info" desc:"debug, info, warn or error"`
 	LogFormat      string        `env:"CIOLOADER_LOG_FORMAT" flag:"log-format" default:"auto" desc:"json, text, or auto (text on a terminal, JSON otherwise)"`
@@ -84,6 +86,9 @@ func FromEnv() (*Config, error) {
 	return Load(flag.NewFlagSet("cioloader", flag.ContinueOnError), nil, os.Getenv)
 }
 
+// minAdminToken is the shortest accepted admin token (SPEC 10.12).
+const minAdminToken = 32
+
 func (c *Config) validate() error {
 	switch {
 	case c.MaxBodyBytes <= 0:
@@ -94,6 +99,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("CIOLOADER_MAX_INFLIGHT_BYTES (%d) must be at least CIOLOADER_MAX_BODY_BYTES (%d)", c.InflightBytes, c.MaxBodyBytes)
 	case c.CommitDeadline <= 0 || c.CommitDeadline > 30*time.Second:
 		return fmt.Errorf("CIOLOADER_COMMIT_DEADLINE must be between 0 and 30s (Customer.io waits 4s)")
+	case c.AdminToken != "" && utf8.RuneCountInString(c.AdminToken) < minAdminToken:
+		return fmt.Errorf("CIOLOADER_ADMIN_TOKEN must be at least %d characters (it has %d): generate one with `openssl rand -hex 32`", minAdminToken, utf8.RuneCountInString(c.AdminToken))
+	case c.TokenCacheTTL <= 0:
+		return fmt.Errorf("CIOLOADER_TOKEN_CACHE_TTL must be positive")
 	case c.DBMaxConns < 2:
 		return fmt.Errorf("CIOLOADER_DB_MAX_CONNS must be at least 2")
 	case c.MaxColumns > 1500:

@@ -1,9 +1,11 @@
 package config_test
 
 import (
+	"flag"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -67,4 +69,48 @@ func TestReadmeConfigTable(t *testing.T) {
 	for env := range rows {
 		require.True(t, seen[env], "README.md's configuration table lists %s, which Config no longer has", env)
 	}
+}
+
+func load(t *testing.T, env map[string]string) (*config.Config, error) {
+	t.Helper()
+	return config.Load(flag.NewFlagSet("test", flag.ContinueOnError), nil, func(k string) string { return env[k] })
+}
+
+// Ensure the default body limit is Stitch's 20 MiB exactly (SPEC 3.1): the
+// README and the 413 test in httpapi rely on it.
+func TestDefaultMaxBodyIs20MiB(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(20<<20), c.MaxBodyBytes)
+}
+
+// Ensure an admin token under 32 characters is refused at start with one
+// line naming the variable (SPEC 10.12); none at all is allowed (the admin API
+// is then off, or the embedded database generates one).
+func TestAdminTokenLength(t *testing.T) {
+	t.Parallel()
+	_, err := load(t, map[string]string{"CIOLOADER_ADMIN_TOKEN": strings.Repeat("a", 31)})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "CIOLOADER_ADMIN_TOKEN must be at least 32 characters")
+	require.NotContains(t, err.Error(), "\n")
+	require.NotContains(t, err.Error(), strings.Repeat("a", 31), "the error must not echo the token")
+
+	_, err = load(t, map[string]string{"CIOLOADER_ADMIN_TOKEN": strings.Repeat("a", 32)})
+	require.NoError(t, err)
+	_, err = load(t, nil)
+	require.NoError(t, err)
+}
+
+// Ensure the token cache TTL is a setting with a 1 s default.
+func TestTokenCacheTTL(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, nil)
+	require.NoError(t, err)
+	require.Equal(t, time.Second, c.TokenCacheTTL)
+	c, err = load(t, map[string]string{"CIOLOADER_TOKEN_CACHE_TTL": "1h"})
+	require.NoError(t, err)
+	require.Equal(t, time.Hour, c.TokenCacheTTL)
+	_, err = load(t, map[string]string{"CIOLOADER_TOKEN_CACHE_TTL": "0s"})
+	require.ErrorContains(t, err, "CIOLOADER_TOKEN_CACHE_TTL must be positive")
 }

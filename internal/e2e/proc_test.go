@@ -22,7 +22,7 @@ import (
 
 // adminToken is the CIOLOADER_ADMIN_TOKEN of every server a test starts,
 // unless the test unsets it.
-const adminToken = "e2e-admin-token"
+const adminToken = "e2e-admin-token-0123456789abcdef"
 
 // server is one `cioloader serve` child process on a loopback port.
 type server struct {

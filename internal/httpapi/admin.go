@@ -20,15 +20,25 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.opt.AdminToken == "" {
 			return domain.Errorf(domain.ErrUnauthorized, "the admin API is disabled: set CIOLOADER_ADMIN_TOKEN")
 		}
-		got, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		got, ok := bearer(c.Request().Header.Get("Authorization"))
 		want := sha256.Sum256([]byte(s.opt.AdminToken))
-		have := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		have := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="cioloader"`)
 			return domain.Errorf(domain.ErrUnauthorized, "missing or wrong admin token: send Authorization: Bearer $CIOLOADER_ADMIN_TOKEN")
 		}
 		return next(c)
 	}
+}
+
+// bearer returns the credentials of an Authorization header of the Bearer
+// scheme, whose name is case-insensitive (RFC 9110, section 11.1).
+func bearer(header string) (string, bool) {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(cred), true
 }
 
 // bind decodes a small JSON body strictly into v.

@@ -72,7 +72,7 @@ func New(opt Options, tokens TokenStore, ready Readiness, submit Submitter, adm 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.requestID, s.observe)
+	e.Use(nosniff, s.requestID, s.observe)
 	s.e = e
 	s.routes()
 	return s
@@ -127,6 +127,15 @@ func methodNotAllowed(c echo.Context) error {
 }
 
 const requestIDKey = "request_id"
+
+// nosniff marks every response, errors and 404s included, as being of the
+// type it declares, so no browser runs an error body as a script or page.
+func nosniff(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+		return next(c)
+	}
+}
 
 func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {

@@ -225,7 +225,7 @@ func (s *Store) evolve(ctx context.Context, schema string, st *schemaState, want
 		}
 	}
 	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, columnsChannel, schema); err != nil {
-		s.log.Warn("could not tell other replicas about new columns", "schema", schema, "err", err)
+		s.log.Warn("could not tell other replicas about new columns", "schema", schema, "err", translate(err))
 	}
 	return nil
 }

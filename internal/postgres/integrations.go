@@ -153,15 +153,24 @@ func (s *Store) DisableIntegration(ctx context.Context, id int64) error {
 	return nil
 }
 
-// SetSigningKey sets (key != nil) or clears the Customer.io signing key.
+// SetSigningKey sets (key != nil) or clears the Customer.io signing key of an
+// integration that is not deleted (ErrConflict: a deleted one stays as it was).
 func (s *Store) SetSigningKey(ctx context.Context, id int64, key *string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE cioloader.integrations SET signing_key = $2 WHERE id = $1`, id, key)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
+		// FOR UPDATE: a concurrent DisableIntegration either comes first (and
+		// is seen here) or waits for this transaction.
+		var disabled bool
+		err := tx.QueryRow(ctx, `SELECT disabled_at IS NOT NULL FROM cioloader.integrations WHERE id = $1 FOR UPDATE`, id).Scan(&disabled)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
 			return domain.Errorf(domain.ErrNotFound, "integration %d does not exist", id)
+		case err != nil:
+			return err
+		case disabled:
+			return domain.Errorf(domain.ErrConflict, "integration %d is deleted; its signing key can no longer be changed", id)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE cioloader.integrations SET signing_key = $2 WHERE id = $1`, id, key); err != nil {
+			return err
 		}
 		return notifyRevoked(ctx, tx)
 	})

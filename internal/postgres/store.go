@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -129,6 +130,10 @@ func translate(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w: %w", domain.ErrNotFound, err)
 	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("%w: database: %s", domain.ErrUnavailable, unreachable(err))
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
@@ -140,9 +145,31 @@ func translate(err error) error {
 		return err
 	}
 	if transientErr(err) {
-		return fmt.Errorf("%w: database: %s", domain.ErrUnavailable, sanitize(err))
+		return fmt.Errorf("%w: database: %s", domain.ErrUnavailable, unreachable(err))
 	}
 	return err
+}
+
+// unreachable says why the database could not be used without quoting the
+// driver, whose messages name the host, port, user and database (SPEC 10.11).
+func unreachable(err error) string {
+	var pgErr *pgconn.PgError
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &pgErr):
+		return "the server refused the connection (SQLSTATE " + pgErr.Code + ")"
+	case errors.Is(err, context.Canceled):
+		return "the request was cancelled"
+	case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
+		return "no answer in time"
+	case errors.As(err, &dnsErr):
+		return "the host name does not resolve"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused (is Postgres running?)"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || isConnClosed(err):
+		return "the connection was lost"
+	}
+	return "cannot reach the server"
 }
 
 // transientSQLState: connection exceptions (08), serialization failures and

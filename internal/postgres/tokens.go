@@ -147,7 +147,7 @@ func (s *Store) listen(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("revocation listener lost its connection; token look-ups fall back to the TTL", "err", err)
+		s.log.Warn("revocation listener lost its connection; token look-ups fall back to the TTL", "err", translate(err))
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
@@ -213,6 +213,6 @@ func (s *Store) flushUsed(ctx context.Context) {
 	_, err := s.pool.Exec(ctx, `UPDATE cioloader.webhook_urls u SET last_used_at = greatest(u.last_used_at, x.at)
 		FROM unnest($1::bigint[], $2::timestamptz[]) AS x(id, at) WHERE u.id = x.id`, ids, ats)
 	if err != nil {
-		s.log.Warn("could not record webhook URL use", "err", err)
+		s.log.Warn("could not record webhook URL use", "err", translate(err))
 	}
 }

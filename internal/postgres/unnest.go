@@ -86,12 +86,12 @@ func (c *column) set(i int, v any) {
 // extra (name, expression) pairs for constants, and returns the arguments.
 // The caller appends ON CONFLICT / RETURNING.
 func insertSQL(target string, cols []*column, extra [][2]string, firstParam int) (string, []any) {
-	return insertSQLFrom(target, cols, extra, firstParam, "")
+	return insertSQLFrom(target, cols, extra, firstParam, "", "")
 }
 
 // insertSQLFrom is insertSQL with more FROM items after unnest (a LATERAL that
-// parses a value once for several columns).
-func insertSQLFrom(target string, cols []*column, extra [][2]string, firstParam int, from string) (string, []any) {
+// parses a value once for several columns, a join) and an ORDER BY (see byKey).
+func insertSQLFrom(target string, cols []*column, extra [][2]string, firstParam int, from, order string) (string, []any) {
 	var names, params, aliases, selects []string
 	args := make([]any, 0, len(cols))
 	for i, c := range cols {
@@ -108,9 +108,23 @@ func insertSQLFrom(target string, cols []*column, extra [][2]string, firstParam 
 		names = append(names, e[0])
 		selects = append(selects, e[1])
 	}
-	q := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM unnest(%s) AS u(%s)%s",
-		target, strings.Join(names, ", "), strings.Join(selects, ", "), strings.Join(params, ", "), strings.Join(aliases, ", "), from)
+	q := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM unnest(%s) AS u(%s)%s%s",
+		target, strings.Join(names, ", "), strings.Join(selects, ", "), strings.Join(params, ", "), strings.Join(aliases, ", "), from, order)
 	return q, args
+}
+
+// byKey is the ORDER BY that makes an upsert take its row locks in key order,
+// the order every statement of the writer keeps (see groupBySchema): u.c0 is
+// the event_id, compared bytewise as Go's sort does, and u.c1…u.c<levels> are
+// a subtable row's array indexes. Without it a join may emit rows in any
+// order, and two transactions locking shared keys in different orders
+// deadlock.
+func byKey(levels int) string {
+	parts := []string{`u.c0 COLLATE "C"`}
+	for l := 1; l <= levels; l++ {
+		parts = append(parts, fmt.Sprintf("u.c%d", l))
+	}
+	return " ORDER BY " + strings.Join(parts, ", ")
 }
 
 // setAll renders "a = EXCLUDED.a, …" for every named column.

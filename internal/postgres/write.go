@@ -87,7 +87,7 @@ func (s *Store) writeBatch(ctx context.Context, reqs []*ingest.Request) error {
 // schemaGroup is the part of a batch bound for one schema.
 type schemaGroup struct {
 	schema   string
-	events   []*ingest.Event // deduplicated: one per event_id, the highest sequence
+	events   []*ingest.Event // deduplicated (one per event_id, the highest sequence), in event_id order
 	rejected []rejectedRow
 	received map[*ingest.Event]time.Time
 	accepted int
@@ -125,11 +125,16 @@ func groupBySchema(reqs []*ingest.Request) []*schemaGroup {
 			}
 		}
 	}
+	// Lock order: every statement takes its row locks schema by schema and, in
+	// each, event_id by event_id (byte order, which the SQL keeps with COLLATE
+	// "C"), so two batches holding the same ids in other orders queue behind
+	// each other instead of deadlocking.
 	for _, g := range order {
 		g.events = slices.SortedFunc(maps.Values(byID[g.schema]), func(a, b *ingest.Event) int {
-			return int(min(max(a.Seq-b.Seq, -1), 1))
+			return strings.Compare(a.ID, b.ID)
 		})
 	}
+	slices.SortFunc(order, func(a, b *schemaGroup) int { return strings.Compare(a.schema, b.schema) })
 	return order
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,11 +56,7 @@ func (w *schemaWrite) queue(b *pgx.Batch, now time.Time) {
 	b.Queue(factsFill(w.schema, "d.event_id = ANY($1)", "<"), ids)
 	for _, name := range slices.Sorted(maps.Keys(w.tables)) {
 		if name != "data" {
-			// Written so the plan (generic, prepared once) starts from the
-			// subtable's primary-key index, never a scan of the whole subtable.
-			b.Queue(fmt.Sprintf(`DELETE FROM %s AS s WHERE s._sdc_source_key_event_id = ANY($1)
-				AND s._sdc_sequence < (SELECT d._sdc_sequence FROM %s AS d WHERE d.event_id = s._sdc_source_key_event_id)`,
-				ident(w.schema, name), ident(w.schema, "data")), ids)
+			b.Queue(w.staleChildDelete(name), ids)
 		}
 	}
 	for _, c := range w.childInserts() {
@@ -69,6 +66,23 @@ func (w *schemaWrite) queue(b *pgx.Batch, now time.Time) {
 		q, args := w.rejectedInsert(w.problems, now)
 		b.Queue(q, args...)
 	}
+}
+
+// staleChildDelete deletes a subtable's rows left by an older version of the
+// events in $1. A DELETE locks rows in whatever order its scan finds them, so
+// the rows are first locked in key order (as every other statement of the
+// writer; see byKey). Written so the plan (generic, prepared once) starts from
+// the subtable's primary-key index, never a scan of the whole subtable.
+func (w *schemaWrite) staleChildDelete(name string) string {
+	order := []string{`s._sdc_source_key_event_id COLLATE "C"`}
+	for l := range w.tables[name].depth {
+		order = append(order, fmt.Sprintf("s._sdc_level_%d_id", l))
+	}
+	return fmt.Sprintf(`WITH stale AS (SELECT s.ctid FROM %[1]s AS s WHERE s._sdc_source_key_event_id = ANY($1)
+			AND s._sdc_sequence < (SELECT d._sdc_sequence FROM %[2]s AS d WHERE d.event_id = s._sdc_source_key_event_id)
+			ORDER BY %[3]s FOR UPDATE)
+		DELETE FROM %[1]s AS s USING stale WHERE s._sdc_source_key_event_id = ANY($1) AND s.ctid = stale.ctid`,
+		ident(w.schema, name), ident(w.schema, "data"), strings.Join(order, ", "))
 }
 
 // dataUpsert: the newest copy replaces the whole row (every column is listed,
@@ -114,8 +128,8 @@ func (w *schemaWrite) dataUpsert(now time.Time) (string, []any) {
 		}
 	}
 	batched := fmt.Sprintf("$%d::timestamptz", len(cols)+1)
-	q, args := insertSQL(ident(w.schema, "data"), cols,
-		[][2]string{{"_sdc_batched_at", batched}, {"_sdc_table_version", "NULL::bigint"}}, 1)
+	q, args := insertSQLFrom(ident(w.schema, "data"), cols,
+		[][2]string{{"_sdc_batched_at", batched}, {"_sdc_table_version", "NULL::bigint"}}, 1, "", byKey(0))
 	names := []string{ident("_sdc_received_at"), ident("_sdc_batched_at"), ident("_sdc_sequence"), ident("_sdc_table_version"), ident("_sdc_raw")}
 	for _, c := range cols[4:] {
 		names = append(names, c.name)

@@ -44,7 +44,7 @@ func rudderUpsertSQL(schema string, evs []*ingest.Event, received func(*ingest.E
 		cols[13].set(i, r.NonStringIDsJSON())
 		cols[14].set(i, e.Seq)
 	}
-	q, args := insertSQL(ident(schema, "rudder_events"), cols, nil, 1)
+	q, args := insertSQLFrom(ident(schema, "rudder_events"), cols, nil, 1, "", byKey(0))
 	names := make([]string, 0, len(cols)-1)
 	for _, c := range cols[1:] {
 		names = append(names, c.name)

@@ -63,7 +63,11 @@ func Verify(key []byte, ts, sig string, body []byte, now time.Time, w Window) (t
 	if err != nil || !hmac.Equal(got, mac(key, ts, body)) {
 		return 0, ErrMismatch
 	}
-	age := now.Sub(time.Unix(secs, 0))
+	// Clamped to just past the window first: an absurd timestamp such as
+	// 2^63-1 would overflow time.Time and come out in the past.
+	lo := now.Unix() - int64(w.MaxAge/time.Second) - 2
+	hi := now.Unix() + int64(w.MaxFuture/time.Second) + 2
+	age := now.Sub(time.Unix(min(max(secs, lo), hi), 0))
 	switch {
 	case age < -w.MaxFuture:
 		return age, ErrTooNew

@@ -68,3 +68,26 @@ func FuzzVerify(f *testing.F) {
 		require.NoError(t, err)
 	})
 }
+
+// Ensure a timestamp too large for time.Time is "in the future", not "too
+// old" (time.Unix(2^63-1, 0) overflows into the past), and the smallest one
+// is "too old".
+func TestVerifyExtremeTimestamps(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	key, body := []byte("k"), []byte("{}")
+	for ts, want := range map[string]error{
+		"9223372036854775807":  ErrTooNew,
+		"9223372036":           ErrTooNew, // year 2262, the last second time.Duration can span
+		"-9223372036854775808": ErrTooOld,
+		"0":                    ErrTooOld,
+	} {
+		age, err := Verify(key, ts, Sign(key, ts, body), body, now, DefaultWindow())
+		require.ErrorIs(t, err, want, ts)
+		if want == ErrTooNew {
+			require.Negative(t, age, ts)
+		} else {
+			require.Positive(t, age, ts)
+		}
+	}
+}
