@@ -50,7 +50,7 @@ func integrationDDL(schema string) []string {
 			_sdc_sequence      bigint NOT NULL
 		)`, s("rudder_events")),
 	}
-	stmts = append(stmts, subtableUpgrade(schema))
+	stmts = append(stmts, subtableUpgrade(schema), erasureIndexDDL(schema))
 	return append(stmts, viewDDL(schema)...)
 }
 
