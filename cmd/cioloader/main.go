@@ -55,6 +55,7 @@ func commands() []command {
 		{"urls", "generate INTEGRATION | list INTEGRATION | revoke URL_ID", "manage webhook URLs", runURLs},
 		{"transform", "[FILE]", "print Customer.io events (object, array or NDJSON) as RudderStack events, one per line", runTransform},
 		{"replay", "INTEGRATION", "rebuild rudder_events from data._sdc_raw", runReplay},
+		{"forget", "INTEGRATION --email E | --list INTEGRATION", "erase a person's events everywhere (GDPR, CCPA); --list shows past erasures", runForget},
 		{"db-url", "", "print the database URL in use (starts the embedded Postgres if needed)", runDBURL},
 		{"bench", "[flags]", "load-test a server and report events/s, latency and memory", runBench},
 		{"healthcheck", "[--url URL]", "exit 0 when the server answers 200 (container healthchecks)", runHealthcheck},

@@ -24,12 +24,17 @@ type Store interface {
 	ListURLs(ctx context.Context, integrationID int64) ([]domain.WebhookURL, error)
 	RevokeURL(ctx context.Context, integrationID, urlID int64) error
 	SetSigningKey(ctx context.Context, id int64, key *string) error
+	Erase(ctx context.Context, in domain.Integration, ids []domain.PersonIdentifier, requestedBy string, ttl time.Duration) (domain.Erasure, error)
+	ListErasures(ctx context.Context, integrationID int64) ([]domain.Erasure, error)
 }
 
 // Service performs admin actions.
 type Service struct {
 	Store   Store
 	BaseURL string // e.g. https://cioloader.example.com
+	// TombstoneTTL is how long an erasure's tombstones drop re-delivered
+	// events (config.Config.TombstoneTTL).
+	TombstoneTTL time.Duration
 }
 
 // GeneratedURL is a new webhook URL; Token and URL are shown this once.

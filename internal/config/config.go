@@ -36,6 +36,7 @@ type Config struct {
 	MaxColumns     int           `env:"CIOLOADER_MAX_COLUMNS" flag:"max-columns" default:"1000" desc:"columns per table; new keys past it stay in _sdc_raw"`
 	MaxSubtables   int           `env:"CIOLOADER_MAX_SUBTABLES" flag:"max-subtables" default:"100" desc:"array subtables per schema; arrays past it stay in _sdc_raw"`
 	TokenCacheTTL  time.Duration `env:"CIOLOADER_TOKEN_CACHE_TTL" flag:"token-cache-ttl" default:"1s" desc:"how long a webhook token look-up is trusted; revocations reach every replica at once by NOTIFY, this bounds a missed one"`
+	TombstoneTTL   time.Duration `env:"CIOLOADER_ERASURE_TOMBSTONE_TTL" flag:"erasure-tombstone-ttl" default:"192h" desc:"how long an erased person's hashed identifiers keep their re-delivered events out (Customer.io retries for 7 days)"`
 	DebugAddr      string        `env:"CIOLOADER_DEBUG_ADDR" flag:"debug-addr" desc:"serve Go pprof on this address (e.g. 127.0.0.1:6060); empty = off"`
 	LogLevel       string        `env:"CIOLOADER_LOG_LEVEL" flag:"log-level" default:"info" desc:"debug, info, warn or error"`
 	LogFormat      string        `env:"CIOLOADER_LOG_FORMAT" flag:"log-format" default:"auto" desc:"json, text, or auto (text on a terminal, JSON otherwise)"`
@@ -103,6 +104,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("CIOLOADER_ADMIN_TOKEN must be at least %d characters (it has %d): generate one with `openssl rand -hex 32`", minAdminToken, utf8.RuneCountInString(c.AdminToken))
 	case c.TokenCacheTTL <= 0:
 		return fmt.Errorf("CIOLOADER_TOKEN_CACHE_TTL must be positive")
+	case c.TombstoneTTL <= 0:
+		return fmt.Errorf("CIOLOADER_ERASURE_TOMBSTONE_TTL must be positive")
 	case c.DBMaxConns < 2:
 		return fmt.Errorf("CIOLOADER_DB_MAX_CONNS must be at least 2")
 	case c.MaxColumns > 1500:

@@ -117,6 +117,8 @@ func (s *Server) routes() {
 	a.DELETE("/:id/webhook-urls/:url_id", s.revokeURL)
 	a.PUT("/:id/signing-key", s.setSigningKey)
 	a.DELETE("/:id/signing-key", s.clearSigningKey)
+	a.POST("/:id/erasures", s.createErasure)
+	a.GET("/:id/erasures", s.listErasures)
 
 	s.adminPage()
 }

@@ -29,6 +29,8 @@ type Metrics struct {
 	SignatureFailure *prometheus.CounterVec // reason
 	SignatureAge     prometheus.Histogram
 	WriteFailures    *prometheus.CounterVec // kind
+	EventsErased     *prometheus.CounterVec // integration: data rows deleted by erasure requests
+	TombstoneDrops   *prometheus.CounterVec // integration: events of erased people dropped at ingest
 }
 
 // New creates the collectors on a fresh registry, with Go and process metrics.
@@ -53,6 +55,8 @@ func New() *Metrics {
 		SignatureFailure: f.counterVec("signature_failures_total", "Requests refused for a missing or wrong Customer.io signature, by reason.", "reason"),
 		SignatureAge:     f.hist("signature_age_seconds", "Age of accepted signed requests (X-CIO-Timestamp to arrival).", []float64{1, 5, 30, 60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400}),
 		WriteFailures:    f.counterVec("write_failures_total", "Batches that failed to commit, by kind (unavailable, timeout, data).", "kind"),
+		EventsErased:     f.counterVec("events_erased_total", "Events deleted by erasure requests (cioloader forget), by integration schema.", "integration"),
+		TombstoneDrops:   f.counterVec("events_dropped_tombstone_total", "Events of erased people dropped at ingest (tombstones), by integration schema.", "integration"),
 	}
 }
 

@@ -51,7 +51,7 @@ func integrationDDL(schema string) []string {
 		)`, s("rudder_events")),
 		rudderPayloadUpgrade(schema),
 	}
-	stmts = append(stmts, subtableUpgrade(schema))
+	stmts = append(stmts, subtableUpgrade(schema), erasureIndexDDL(schema))
 	stmts = append(stmts, factsDDL(schema)...)
 	return append(stmts, viewDDL(schema)...)
 }

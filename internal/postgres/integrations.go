@@ -77,6 +77,10 @@ func (s *Store) EnsureIntegrationObjects(ctx context.Context) error {
 		return err
 	}
 	for _, in := range list {
+		// Before the transaction below, whose DDL then finds the index and takes no lock.
+		if err := s.ensureErasureIndex(ctx, in.Schema); err != nil {
+			return fmt.Errorf("erasure index of %s: %w", in.Schema, translate(err))
+		}
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "ddl:"+in.Schema); err != nil {
 				return err

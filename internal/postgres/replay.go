@@ -46,12 +46,11 @@ func (s *Store) Replay(ctx context.Context, schema string, size int, progress fu
 			return st, nil
 		}
 		if len(evs) > 0 {
-			q, args := rudderUpsertSQL(schema, evs, func(e *ingest.Event) time.Time { return received[e] }, "<=")
-			tag, err := s.pool.Exec(ctx, q, args...)
+			written, err := s.replayWrite(ctx, schema, evs, received)
 			if err != nil {
 				return st, fmt.Errorf("replay %s: %w", schema, translate(err))
 			}
-			st.Written += tag.RowsAffected()
+			st.Written += written
 			if _, err := s.pool.Exec(ctx, factsFill(schema, "d.event_id > $1 AND d.event_id <= $2", "<="), after, last); err != nil {
 				return st, fmt.Errorf("replay %s: %w", schema, translate(err))
 			}
@@ -101,4 +100,27 @@ func decodeObject(raw string) (map[string]any, bool) {
 		return nil, false
 	}
 	return obj, true
+}
+
+// replayWrite upserts one page of rudder_events and, in the same transaction,
+// removes the rows it wrote whose data row is gone: an erasure (erasure.go)
+// that deleted the event after the page was read must not see it come back.
+func (s *Store) replayWrite(ctx context.Context, schema string, evs []*ingest.Event, received map[*ingest.Event]time.Time) (int64, error) {
+	ids := make([]string, len(evs))
+	for i, e := range evs {
+		ids[i] = e.ID
+	}
+	var written int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q, args := rudderUpsertSQL(schema, evs, func(e *ingest.Event) time.Time { return received[e] }, "<=")
+		tag, err := tx.Exec(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		written = tag.RowsAffected()
+		_, err = tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s AS r WHERE r.event_id = ANY($1)
+			AND NOT EXISTS (SELECT 1 FROM %s AS d WHERE d.event_id = r.event_id)`, ident(schema, "rudder_events"), ident(schema, "data")), ids)
+		return err
+	})
+	return written, err
 }

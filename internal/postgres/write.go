@@ -66,8 +66,10 @@ func (s *Store) writeBatch(ctx context.Context, reqs []*ingest.Request) error {
 	}
 	now := s.now().UTC()
 	b := &pgx.Batch{}
+	queueErasureGuards(b, plans)
 	for _, p := range plans {
 		p.queue(b, now)
+		p.queueTombstoneDrop(b, now)
 	}
 	if b.Len() == 0 {
 		return nil
@@ -80,6 +82,7 @@ func (s *Store) writeBatch(ctx context.Context, reqs []*ingest.Request) error {
 	}
 	for _, p := range plans {
 		p.count(s)
+		p.countTombstoned(s)
 	}
 	return nil
 }

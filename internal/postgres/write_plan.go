@@ -22,6 +22,9 @@ type schemaWrite struct {
 	problems []rejectedRow // unmapped values, filled while the subtable inserts are built
 	perEvent map[*ingest.Event]int
 	unmapped int
+	// tombstoned counts the batch's events dropped because their person was
+	// erased (queueTombstoneDrop), read when the pipeline runs.
+	tombstoned int64
 }
 
 func newSchemaWrite(g *schemaGroup, tables map[string]*tableState) *schemaWrite {

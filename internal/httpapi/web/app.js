@@ -295,6 +295,7 @@
           say($("detail-error"), "");
           state.detail = d;
           renderDetail(d);
+          loadErasures(id, seq);
         },
         function (err) {
           if (seq !== state.detailSeq) return;
@@ -347,6 +348,39 @@
     $("signing-key-clear").disabled = deleted || !d.has_signing_key;
     Array.prototype.forEach.call($("signing-key-form").elements, function (e) {
       if (e.id !== "signing-key-clear") e.disabled = deleted;
+    });
+  }
+
+  // loadErasures shows the integration's erasure audit rows (read-only).
+  function loadErasures(id, seq) {
+    api("GET", "/v1/integrations/" + encodeURIComponent(id) + "/erasures").then(function (list) {
+      if (seq !== state.detailSeq) return;
+      say($("erasures-error"), "");
+      renderErasures(list || []);
+    }, report($("erasures-error")));
+  }
+
+  function renderErasures(list) {
+    var tb = $("erasures");
+    tb.textContent = "";
+    show($("erasures-empty"), list.length === 0);
+    list.forEach(function (e) {
+      var tr = el("tr", { "data-testid": "erasure-row", "data-erasure-id": String(e.id) });
+      tr.appendChild(el("td", null, e.id));
+      tr.appendChild(el("td", { title: e.requested_at || "" }, fmtTime(e.requested_at)));
+      tr.appendChild(el("td", null, e.requested_by));
+      var ids = el("td");
+      (e.identifier_hashes || []).forEach(function (h) {
+        ids.appendChild(el("code", { title: h }, h.slice(0, 12) + "… "));
+      });
+      tr.appendChild(ids);
+      var rows = e.rows_deleted || {};
+      var parts = Object.keys(rows).sort().map(function (t) {
+        return t + " " + rows[t];
+      });
+      tr.appendChild(el("td", { "data-testid": "erasure-deleted" }, e.completed_at ? parts.join(", ") : "not completed: run it again"));
+      tr.appendChild(el("td", { title: e.tombstones_until || "" }, fmtTime(e.tombstones_until)));
+      tb.appendChild(tr);
     });
   }
 

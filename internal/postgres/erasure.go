@@ -1,0 +1,262 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cioloader/cioloader/internal/domain"
+)
+
+// Erasure: deleting every stored event of one person (GDPR, CCPA).
+//
+// Contract:
+//   - A person is matched by cioloader.erasure_keys(_sdc_raw) (migration
+//     000003): data.identifiers.email/id/cio_id, data.customer_id,
+//     data.email_address, data.recipient when it holds an "@", and in legacy
+//     bodies data.variables.customer.id/email. Exact match; emails compared
+//     lower-cased.
+//   - data rows are found through data_erasure_idx, a GIN index on that
+//     expression; rudder_events and the subtables through their keys
+//     (event_id, _sdc_source_key_event_id). _sdc_rejected has no key: see
+//     deleteRejected.
+//   - Race with ingest: the tombstones are committed first; then a barrier
+//     (the exclusive form of the advisory lock every ingest transaction holds
+//     shared, see erasure_write.go) waits for the ingest transactions that may
+//     have started before them; then one transaction deletes. Every ingest
+//     transaction is therefore either committed before the deletion's snapshot
+//     (its rows are deleted) or sees the tombstones (it drops the events).
+//     Ingest waits only while queued behind the barrier.
+
+// ErasureLockSQL is the per-schema lock that orders erasures and ingest.
+const erasureLockKey = `hashtextextended('erasure:' || $1::text, 0)`
+
+// erasureIndex is the name of every data table's erasure index.
+const erasureIndex = "data_erasure_idx"
+
+// erasureIndexDDL creates the index on an empty (new) data table; it is a
+// no-op, taking no lock, when the index exists. Existing tables get theirs
+// from ensureErasureIndex, concurrently.
+func erasureIndexDDL(schema string) string {
+	return fmt.Sprintf(`DO $erasure$
+BEGIN
+	IF to_regclass(%[1]s) IS NULL THEN
+		CREATE INDEX %[2]s ON %[3]s USING gin (cioloader.erasure_keys(_sdc_raw));
+	END IF;
+END $erasure$`, quoteLiteral(ident(schema, erasureIndex)), ident(erasureIndex), ident(schema, "data"))
+}
+
+// ensureErasureIndex builds data_erasure_idx on an existing data table with
+// CREATE INDEX CONCURRENTLY, so ingest goes on while it builds (a first start
+// after the upgrade on 1 M events takes some seconds). An invalid index left
+// by an interrupted build is dropped and rebuilt. A session advisory lock
+// keeps two replicas starting at once from building it twice.
+func (s *Store) ensureErasureIndex(ctx context.Context, schema string) error {
+	valid, exists, err := s.erasureIndexState(ctx, schema)
+	if err != nil || (exists && valid) {
+		return err
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	lock := "erasure-index:" + schema
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, lock); err != nil {
+		return err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, lock) //nolint:errcheck // the session ends with the connection anyway
+	if valid, exists, err = s.erasureIndexState(ctx, schema); err != nil || (exists && valid) {
+		return err
+	}
+	if exists {
+		if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+ident(schema, erasureIndex)); err != nil {
+			return err
+		}
+	}
+	s.log.Info("building the erasure index", "schema", schema)
+	_, err = conn.Exec(ctx, fmt.Sprintf(`CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s USING gin (cioloader.erasure_keys(_sdc_raw))`,
+		ident(erasureIndex), ident(schema, "data")))
+	return err
+}
+
+func (s *Store) erasureIndexState(ctx context.Context, schema string) (valid, exists bool, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT coalesce((SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)), false),
+		to_regclass($1) IS NOT NULL`, ident(schema, erasureIndex)).Scan(&valid, &exists)
+	return valid, exists, err
+}
+
+const erasureCols = `id, integration_id, requested_at, requested_by, identifier_hashes, tombstones_until, completed_at, coalesce(rows_deleted, '{}')`
+
+func scanErasure(row pgx.Row) (domain.Erasure, error) {
+	var e domain.Erasure
+	err := row.Scan(&e.ID, &e.IntegrationID, &e.RequestedAt, &e.RequestedBy, &e.IdentifierHashes, &e.TombstonesUntil, &e.CompletedAt, &e.RowsDeleted)
+	return e, err
+}
+
+// Erase deletes every event of the person named by ids from in's schema
+// (data, its subtables, rudder_events, _sdc_rejected), records the erasure
+// with hashed identifiers, and keeps tombstones for ttl so that re-delivered
+// events of that person are dropped at ingest. requestedBy is "api" or "cli".
+// The deletion is one transaction; if it fails, the audit row stays without
+// completed_at and the tombstones stay: running the request again finishes it.
+func (s *Store) Erase(ctx context.Context, in domain.Integration, ids []domain.PersonIdentifier, requestedBy string, ttl time.Duration) (domain.Erasure, error) {
+	kinds, values := make([]string, len(ids)), make([]string, len(ids))
+	for i, id := range ids {
+		kinds[i], values[i] = id.Kind, id.Value
+	}
+	er, keys, err := s.recordErasure(ctx, in, kinds, values, requestedBy, ttl)
+	if err != nil {
+		return er, fmt.Errorf("erase: %w", translate(err))
+	}
+	var deleted map[string]int64
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The barrier: wait until no ingest transaction that may have missed
+		// the tombstones is in flight, and let ingest go on at once.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_lock(`+erasureLockKey+`), pg_advisory_unlock(`+erasureLockKey+`)`, in.Schema); err != nil {
+			return err
+		}
+		var err error
+		if deleted, err = deletePerson(ctx, tx, in.Schema, keys, ids); err != nil {
+			return err
+		}
+		row := tx.QueryRow(ctx, `UPDATE cioloader.erasures SET completed_at = now(), rows_deleted = $2 WHERE id = $1 RETURNING `+erasureCols, er.ID, deleted)
+		er, err = scanErasure(row)
+		return err
+	})
+	if err != nil {
+		return er, fmt.Errorf("erase: %w", translate(err))
+	}
+	if s.m != nil {
+		s.m.EventsErased.WithLabelValues(in.Schema).Add(float64(deleted["data"]))
+	}
+	return er, nil
+}
+
+// recordErasure commits the audit row and the tombstones (purging expired
+// ones), and returns the normalised keys. The hashes are computed by
+// cioloader.erasure_hash, the same function the ingest check uses.
+func (s *Store) recordErasure(ctx context.Context, in domain.Integration, kinds, values []string, by string, ttl time.Duration) (domain.Erasure, []string, error) {
+	var er domain.Erasure
+	var keys []string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM cioloader.erasure_tombstones WHERE expires_at <= now()`); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT array_agg(DISTINCT cioloader.erasure_key(k, v))
+			FROM unnest($1::text[], $2::text[]) AS u(k, v)`, kinds, values).Scan(&keys); err != nil {
+			return err
+		}
+		row := tx.QueryRow(ctx, `INSERT INTO cioloader.erasures (integration_id, requested_by, identifier_hashes, tombstones_until)
+			SELECT $1, $2, array_agg(encode(cioloader.erasure_hash(k), 'hex') ORDER BY k), now() + make_interval(secs => $4)
+			FROM unnest($3::text[]) AS k
+			RETURNING `+erasureCols, in.ID, by, keys, ttl.Seconds())
+		var err error
+		if er, err = scanErasure(row); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO cioloader.erasure_tombstones AS t (schema_name, key_hash, erasure_id, expires_at)
+			SELECT $1, cioloader.erasure_hash(k), $2, $3 FROM unnest($4::text[]) AS k
+			ON CONFLICT (schema_name, key_hash) DO UPDATE
+			SET erasure_id = EXCLUDED.erasure_id, expires_at = greatest(t.expires_at, EXCLUDED.expires_at)`,
+			in.Schema, er.ID, er.TombstonesUntil, keys)
+		return err
+	})
+	return er, keys, err
+}
+
+// deletePerson deletes the person's rows from every table of schema and
+// returns the counts per table. The data rows are locked in event_id order
+// first, the order ingest locks them in, so a concurrent re-delivery of the
+// same events waits rather than deadlocks.
+func deletePerson(ctx context.Context, tx pgx.Tx, schema string, keys []string, ids []domain.PersonIdentifier) (map[string]int64, error) {
+	var eventIDs []string
+	err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(array_agg(event_id), '{}') FROM (
+		SELECT event_id FROM %s WHERE cioloader.erasure_keys(_sdc_raw) && $1::text[] ORDER BY event_id FOR UPDATE) AS l`,
+		ident(schema, "data")), keys).Scan(&eventIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	del := func(table, q string, args ...any) error {
+		tag, err := tx.Exec(ctx, q, args...)
+		out[table] = tag.RowsAffected()
+		return err
+	}
+	subtables, err := subtablesOf(ctx, tx, schema)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range append([]string{"data", "rudder_events", "event_facts"}, subtables...) {
+		key := "event_id"
+		if t != "data" && t != "rudder_events" && t != "event_facts" {
+			key = "_sdc_source_key_event_id"
+		}
+		if err := del(t, fmt.Sprintf(`DELETE FROM %s WHERE %s = ANY($1)`, ident(schema, t), ident(key)), eventIDs); err != nil {
+			return nil, err
+		}
+	}
+	return out, deleteRejected(ctx, tx, schema, keys, ids, del)
+}
+
+// deleteRejected deletes the _sdc_rejected rows that name the person. Their
+// record is text (possibly truncated to 8 KiB), so:
+//   - a record that is valid JSON is matched by the same rule as data
+//     (erasure_keys), exactly;
+//   - a record that is not (truncated, or not JSON) is deleted when it holds
+//     one of the identifiers as a JSON string, quotes included: the email
+//     case-insensitively, ids exactly. An identifier written with JSON escapes
+//     in such a record, or a numeric id in one, is not found.
+//
+// Rows written by the tombstone check carry no record and are kept as counts.
+// The table has no index: this is a scan of _sdc_rejected, with a substring
+// test before any JSON parsing.
+func deleteRejected(ctx context.Context, tx pgx.Tx, schema string, keys []string, ids []domain.PersonIdentifier, del func(string, string, ...any) error) error {
+	var needles, quotedCI, quotedCS []string
+	for _, id := range ids {
+		needles = append(needles, strings.ToLower(id.Value))
+		if id.Kind == domain.KindEmail {
+			quotedCI = append(quotedCI, `"`+strings.ToLower(id.Value)+`"`)
+		} else {
+			quotedCS = append(quotedCS, `"`+id.Value+`"`)
+		}
+	}
+	q := fmt.Sprintf(`DELETE FROM %s AS r
+		WHERE r.record IS NOT NULL
+		  AND EXISTS (SELECT 1 FROM unnest($1::text[]) AS n WHERE strpos(lower(r.record), n) > 0)
+		  AND (SELECT CASE WHEN p.j IS NOT NULL THEN cioloader.erasure_keys(p.j) && $2::text[]
+		              ELSE EXISTS (SELECT 1 FROM unnest($3::text[]) AS q WHERE strpos(lower(r.record), q) > 0)
+		                OR EXISTS (SELECT 1 FROM unnest($4::text[]) AS q WHERE strpos(r.record, q) > 0) END
+		       FROM (SELECT cioloader.try_jsonb(r.record) AS j) AS p)`, ident(schema, "_sdc_rejected"))
+	return del("_sdc_rejected", q, needles, keys, quotedCI, quotedCS)
+}
+
+// subtablesOf lists schema's array subtables (data__…).
+func subtablesOf(ctx context.Context, tx pgx.Tx, schema string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname LIKE 'data\_\_%' ORDER BY c.relname`, schema)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// ListErasures returns the integration's erasure records, newest first.
+func (s *Store) ListErasures(ctx context.Context, integrationID int64) ([]domain.Erasure, error) {
+	if _, err := s.FindIntegrationByID(ctx, integrationID); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+erasureCols+` FROM cioloader.erasures WHERE integration_id = $1 ORDER BY id DESC LIMIT 1000`, integrationID)
+	if err != nil {
+		return nil, fmt.Errorf("list erasures: %w", translate(err))
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Erasure, error) { return scanErasure(r) })
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("list erasures: %w", translate(err))
+	}
+	return list, nil
+}

@@ -1,0 +1,88 @@
+package postgres_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cioloader/cioloader/internal/domain"
+	"github.com/cioloader/cioloader/internal/postgres"
+	"github.com/cioloader/cioloader/internal/testdb"
+)
+
+// The matching rule on Customer.io's own payloads: every identifier each
+// testdata event names its person by, current and legacy.
+func TestErasureKeysOfTestdata(t *testing.T) {
+	t.Parallel()
+	conn, err := pgx.Connect(context.Background(), testdb.New(t))
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	want := map[string][]string{
+		"email_opened.json":        {"cio_id:d9c106000001", "email:test@example.com", "id:user-123"},
+		"push_sent.json":           {"id:0200102"},
+		"sms_sent.json":            {"id:0200102"}, // a phone number recipient is not an identifier
+		"customer_subscribed.json": {"email:test@example.com", "id:0200102"},
+		"legacy_email_opened.json": {"email:legacy@example.com", "id:42"},
+	}
+	for file, keys := range want {
+		body, err := os.ReadFile(filepath.Join("../../testdata/events", file))
+		require.NoError(t, err)
+		var got []string
+		require.NoError(t, conn.QueryRow(context.Background(),
+			`SELECT coalesce(array_agg(DISTINCT k ORDER BY k), '{}') FROM unnest(cioloader.erasure_keys($1::jsonb)) k`, string(body)).Scan(&got))
+		require.Equal(t, keys, got, file)
+	}
+	var got []string
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT cioloader.erasure_keys('{"data":{"recipient":"X@Y.org","customer_id":7,"identifiers":"odd"}}')`).Scan(&got))
+	require.Equal(t, []string{"email:x@y.org", "id:7"}, got, "emails lower-cased, numbers as their JSON text, odd shapes ignored")
+}
+
+// An integration made before the index existed gets it at the next start,
+// valid, and the erasure's look-up uses it; an expired tombstone drops nothing
+// and is purged by the next erasure.
+func TestErasureIndexAndTombstoneExpiry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := testdb.New(t)
+	store, err := postgres.Open(ctx, dbURL, postgres.Config{MaxConns: 4}, slog.New(slog.DiscardHandler), nil)
+	require.NoError(t, err)
+	defer store.Close()
+	in, err := store.CreateIntegration(ctx, "Old Shop")
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `DROP INDEX old_shop.data_erasure_idx;
+		INSERT INTO old_shop.data (event_id, _sdc_sequence, _sdc_raw)
+		SELECT 'e' || g, g, jsonb_build_object('data', jsonb_build_object('identifiers', jsonb_build_object('id', 'u' || (g % 100))))
+		FROM generate_series(1, 2000) g; ANALYZE old_shop.data`)
+	require.NoError(t, err)
+	require.NoError(t, store.EnsureIntegrationObjects(ctx))
+	var valid bool
+	require.NoError(t, conn.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = 'old_shop.data_erasure_idx'::regclass`).Scan(&valid))
+	require.True(t, valid)
+	var plan string
+	require.NoError(t, conn.QueryRow(ctx, `EXPLAIN (COSTS OFF) SELECT event_id FROM old_shop.data WHERE cioloader.erasure_keys(_sdc_raw) && '{id:u7}'::text[]`).Scan(&plan))
+	require.Contains(t, plan, "Bitmap Heap Scan")
+
+	er, err := store.Erase(ctx, in, []domain.PersonIdentifier{{Kind: domain.KindID, Value: "u7"}}, "cli", time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, int64(20), er.RowsDeleted["data"])
+
+	_, err = conn.Exec(ctx, `UPDATE cioloader.erasure_tombstones SET expires_at = now() - interval '1 second'`)
+	require.NoError(t, err)
+	_, err = store.Erase(ctx, in, []domain.PersonIdentifier{{Kind: domain.KindID, Value: "u8"}}, "cli", time.Hour)
+	require.NoError(t, err)
+	var left []string
+	rows, err := conn.Query(ctx, `SELECT encode(key_hash, 'hex') FROM cioloader.erasure_tombstones`)
+	require.NoError(t, err)
+	left, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Len(t, left, 1, "the expired tombstone is purged, the new one stays")
+}
