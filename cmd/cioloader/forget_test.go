@@ -49,7 +49,7 @@ func TestForgetCLI(t *testing.T) {
 	requireOK(t, r)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, lines, 2)
-	require.Regexp(t, `^1\s+\S+Z\s+cli\s+\S+… \S+…\s+\S+Z\s+_sdc_rejected 0, data 2, rudder_events 2$`, lines[1])
+	require.Regexp(t, `^1\s+\S+Z\s+cli\s+\S+… \S+…\s+\S+Z\s+_sdc_rejected 0, data 2, event_facts 2, rudder_events 2$`, lines[1])
 	require.NotContains(t, r.stdout, "anna")
 
 	r = cli(t, vars, "", "forget", "--json", "--list", in.Schema)
