@@ -84,7 +84,10 @@ type database struct {
 
 // openDatabase is serve's database: DATABASE_URL when set; otherwise it
 // starts (or joins) the embedded cluster under DATA_DIR/pg, says so in the
-// log, and stops it when closed.
+// log, and supervises it until closed (see pgcluster.Cluster.Run: a server
+// it owns is restarted if it dies, one whose owner has exited is taken over).
+// Close stops the server only if this process owns it (it started it, or took
+// it over) and nobody else uses it; see closeEmbedded.
 func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*database, error) {
 	if cfg.DatabaseURL != "" {
 		return &database{url: cfg.DatabaseURL, close: func() {}}, nil
@@ -93,13 +96,28 @@ func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*d
 	if err != nil {
 		return nil, err
 	}
-	log.Info("using the embedded postgres (set DATABASE_URL to use your own)", "dir", db.cluster.Dir())
+	appName := fmt.Sprintf("cioloader-serve-%d", os.Getpid())
+	db.url += "&application_name=" + appName
+	log.Info("using the embedded postgres (set DATABASE_URL to use your own)", "dir", db.cluster.Dir(), "owner", db.cluster.Owned())
+	stopSupervisor := supervise(ctx, db.cluster)
 	db.close = func() {
-		if err := db.cluster.Stop(context.Background()); err != nil {
-			log.Warn("stopping embedded postgres", "err", err)
-		}
+		stopSupervisor()
+		closeEmbedded(db.cluster, appName, log)
 	}
 	return db, nil
+}
+
+// supervise runs cl's supervisor until the returned stop is called (not when
+// ctx ends: the server is still needed while serve drains), and stop waits
+// for it, so that it cannot restart a server being stopped.
+func supervise(ctx context.Context, cl *pgcluster.Cluster) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = cl.Run(ctx)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // openCLIDatabase is the database of a one-shot command (integrations, urls,
@@ -115,24 +133,43 @@ func openCLIDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	// Our connections carry this name, so that the check below does not count
-	// those still closing on the server side.
+	// Our connections carry this name, so that the check of other clients
+	// does not count those still closing on the server side.
 	appName := fmt.Sprintf("cioloader-cli-%d", os.Getpid())
 	db.url += "&application_name=" + appName
 	db.close = func() {
 		if db.adopted {
+			db.cluster.Release()
 			log.Debug("embedded postgres left running: it was running before this command")
 			return
 		}
-		if n := otherClients(db.cluster, appName); n != 0 {
-			log.Debug("embedded postgres left running: other clients are connected", "clients", n)
-			return
-		}
-		if err := db.cluster.Stop(context.Background()); err != nil {
-			log.Warn("stopping embedded postgres", "err", err)
-		}
+		closeEmbedded(db.cluster, appName, log)
 	}
 	return db, nil
+}
+
+// closeEmbedded is what a process does with the embedded server when it is
+// done with it. A server another live process owns is never stopped: that
+// process started it and still relies on it (issue 12: a second serve used to
+// stop the first one's database). The owner stops it, unless other clients
+// are connected (another serve, a CLI command, psql): then it leaves it
+// running and gives up ownership, and the next serve supervising it takes it
+// over within a second and stops it when it exits in turn. So stopping one of
+// two servers never interrupts the other, and the last one out stops
+// Postgres.
+func closeEmbedded(cl *pgcluster.Cluster, appName string, log *slog.Logger) {
+	if !cl.Owned() {
+		log.Info("embedded postgres left running: another process started it and stops it")
+		return
+	}
+	if n := otherClients(cl, appName); n != 0 {
+		cl.Release()
+		log.Info("embedded postgres left running for the other clients connected to it; the next cioloader serve takes it over", "clients", n)
+		return
+	}
+	if err := cl.Stop(context.Background()); err != nil {
+		log.Warn("stopping embedded postgres", "err", err)
+	}
 }
 
 // startEmbedded starts the embedded cluster under DATA_DIR/pg, or joins it
@@ -154,7 +191,8 @@ func startEmbedded(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 
 // otherClients counts the client connections to the cluster other than the
 // one asking and those named appName; -1 when it cannot tell (then the
-// cluster is left running).
+// cluster is left running). Connections that are closing (a command that has
+// just exited) get a second to go away.
 func otherClients(cl *pgcluster.Cluster, appName string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -163,12 +201,16 @@ func otherClients(cl *pgcluster.Cluster, appName string) int {
 		return -1
 	}
 	defer conn.Close(context.Background())
-	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name <> $1`, appName).Scan(&n); err != nil {
-		return -1
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name <> $1`, appName).Scan(&n); err != nil {
+			return -1
+		}
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
 	}
-	return n
 }
 
 // embeddedAdminToken returns the admin token kept in DATA_DIR/admin-token,

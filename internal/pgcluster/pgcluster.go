@@ -9,6 +9,7 @@
 //	data/              the cluster (initdb -D); created via data.initdb/ and renamed, so a killed initdb never leaves half a cluster
 //	run/               the unix socket, unless that path would be too long (then a short directory under os.TempDir())
 //	log/postgres.log   the server log (appended to, never rotated)
+//	owner.lock         locked by the process that owns the running server (see supervise.go)
 //
 // Settings the package manages (port, sockets, fsync, ...) are rewritten into
 // data/cioloader.conf at every start; postgresql.conf includes it.
@@ -124,6 +125,7 @@ type Cluster struct {
 	portFixed bool
 	running   bool
 	adopted   bool      // the server was already running (another process's, or left behind)
+	ownerLock *os.File  // held while this process owns the server (see Owned)
 	child     *exec.Cmd // the postmaster, when started with StopWithProcess
 	pid       int
 }
@@ -154,7 +156,8 @@ func Start(ctx context.Context, opt Options) (*Cluster, error) {
 	}
 	if err := c.Start(ctx); err != nil {
 		// Do not leave a half-started server behind (e.g. the database could
-		// not be created) — but never stop one another process is using.
+		// not be created) — but never stop one another process is using
+		// (Stop refuses when another process owns it).
 		if !c.Adopted() {
 			_ = c.Stop(context.WithoutCancel(ctx))
 		}
@@ -163,9 +166,10 @@ func Start(ctx context.Context, opt Options) (*Cluster, error) {
 	return c, nil
 }
 
-// Adopted reports whether Start found the server already running (started by
-// another process, such as `cioloader serve`) instead of starting it. Such a
-// cluster is best left running when this process is done with it.
+// Adopted reports whether the last start found the server already running
+// (started by another process, such as `cioloader serve`) instead of starting
+// it. Such a cluster is best left running when this process is done with it;
+// whether this process may stop it at all is Owned.
 func (c *Cluster) Adopted() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -175,10 +179,16 @@ func (c *Cluster) Adopted() bool {
 // Start starts a cluster that Stop stopped, on the same port and socket
 // directory, so URLs handed out before keep working (if the port has been
 // taken meanwhile it fails rather than move). Starting a running cluster is a
-// no-op.
+// no-op. This process owns the server afterwards unless another live process
+// does (see Owned).
 func (c *Cluster) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.start(ctx)
+}
+
+// start is Start with c.mu held.
+func (c *Cluster) start(ctx context.Context) error {
 	if c.running {
 		return nil
 	}
@@ -199,22 +209,30 @@ func (c *Cluster) Start(ctx context.Context) error {
 		}
 	}
 	c.running, c.adopted = true, adopted
+	if err := c.claim(); err != nil {
+		return err
+	}
 	if err := c.ensureDatabase(ctx, DefaultDatabase); err != nil {
 		return err
 	}
 	c.log.Info("embedded postgres started", "dir", c.dir, "port", c.port, "socket_dir", c.sockDir,
-		"pid", c.pid, "reused_running_server", adopted, "fsync", c.opt.Fsync,
+		"pid", c.pid, "reused_running_server", adopted, "owner", c.ownerLock != nil, "fsync", c.opt.Fsync,
 		"elapsed", time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
 // Stop shuts the server down (fast mode: running transactions are rolled
 // back) and waits until it has exited. Stopping a stopped cluster is a no-op.
+// Only the owner may stop it: otherwise Stop returns ErrNotOwner and the
+// server keeps running for the process that owns it.
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.running {
 		return nil
+	}
+	if c.ownerLock == nil {
+		return ErrNotOwner
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -231,6 +249,7 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		return err
 	}
 	c.running, c.child, c.pid = false, nil, 0
+	c.release()
 	c.log.Info("embedded postgres stopped", "dir", c.dir, "port", c.port)
 	return nil
 }
@@ -634,13 +653,17 @@ func (c *Cluster) writeConf() error {
 }
 
 // startServer starts the postmaster, choosing another port if the picked one
-// turns out to be taken (only when the port is not fixed).
+// turns out to be taken (only when the port is not fixed). The first choice
+// is the port of the previous start, if any.
 func (c *Cluster) startServer(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
 		if !c.portFixed {
 			p, err := c.opt.pickPort()
 			if err != nil {
 				return fmt.Errorf("embedded postgres: pick a port: %w", err)
+			}
+			if prev := c.previousPort(); attempt == 1 && prev != 0 {
+				p = prev
 			}
 			c.port = p
 		}
@@ -786,7 +809,7 @@ func (c *Cluster) pgCtlStop(ctx context.Context) error {
 	if err == nil {
 		return nil
 	}
-	if _, perr := os.Stat(filepath.Join(c.dataDir, "postmaster.pid")); errors.Is(perr, os.ErrNotExist) {
+	if _, alive := c.postmaster(); !alive {
 		return nil // not running (stopped by someone else, or died)
 	}
 	return fmt.Errorf("embedded postgres: pg_ctl stop: %w: %s", err, strings.TrimSpace(string(out)))
@@ -853,6 +876,7 @@ func (c *Cluster) clearStalePid(ctx context.Context) error {
 	if err := os.Remove(filepath.Join(c.dataDir, "postmaster.pid")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("embedded postgres: remove stale postmaster.pid: %w", err)
 	}
+	removeStaleSocketLock(pm)
 	c.log.Warn("embedded postgres: removed stale postmaster.pid left by a server that was killed", "old_pid", pm.pid)
 	return nil
 }

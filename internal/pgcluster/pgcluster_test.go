@@ -166,7 +166,17 @@ func TestAdoptsRunningServer(t *testing.T) {
 	c2 := startT(t, Options{Dir: dir})
 	require.Equal(t, c.Port(), c2.Port())
 	require.Equal(t, c.PID(), c2.PID())
-	require.NoError(t, c2.Stop(context.Background()))
+	require.True(t, c.Owned())
+	require.False(t, c2.Owned(), "the process that started it owns it")
+	require.ErrorIs(t, c2.Stop(context.Background()), ErrNotOwner)
+	require.Equal(t, "1", query(t, c.URL(DefaultDatabase), "SELECT 1::text"), "still running for its owner")
+
+	// Once the owner is gone (here: gives up ownership, as its exit would),
+	// the next Start takes the server over and may stop it.
+	c.Release()
+	c3 := startT(t, Options{Dir: dir})
+	require.True(t, c3.Owned())
+	require.NoError(t, c3.Stop(context.Background()))
 }
 
 func TestStalePostmasterPid(t *testing.T) {
@@ -186,6 +196,7 @@ func TestStalePostmasterPid(t *testing.T) {
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	waitGone(t, c.DataDir())
 	require.FileExists(t, pidFile)
+	c.Release() // its owner's process would have gone with it
 
 	c2 := startT(t, Options{Dir: dir})
 	require.Equal(t, "1", query(t, c2.URL(DefaultDatabase), "SELECT 1::text"))
