@@ -1,6 +1,9 @@
-// Package budget bounds the memory that requests in flight may hold, charged
-// as bytes actually arrive (never from what a client declares), with a cap
-// per key (an integration) so that one sender cannot take all of it.
+// Package budget bounds the memory that requests in flight may hold, with a
+// cap per key (an integration) so that one sender cannot take all of it.
+// Memory is charged as bytes actually arrive (Grow); a request that declares
+// its size may first be admitted for it (Promise), so that concurrent large
+// requests queue instead of all being cut off half-read. A promise lasts only
+// as long as its request, which the caller bounds in time.
 package budget
 
 import (
@@ -35,16 +38,14 @@ func New(total, share int64) *Budget {
 	return &Budget{total: total, share: min(share, total), byKey: map[int64]int64{}}
 }
 
-// Used is what all leases hold now.
+// Used is what all leases hold and were promised now.
 func (b *Budget) Used() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.used
 }
 
-// Check says whether key could be charged n more bytes now (nil), or why
-// not. It reserves nothing: it lets a request that declares its size be
-// refused before it is read.
+// Check says whether key could be charged n more bytes now (nil), or why not.
 func (b *Budget) Check(key, n int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -66,9 +67,23 @@ func (b *Budget) Lease(key int64) *Lease { return &Lease{b: b, key: key} }
 
 // Lease is one request's charge. It is not safe for concurrent use.
 type Lease struct {
-	b    *Budget
-	key  int64
-	held int64
+	b        *Budget
+	key      int64
+	held     int64 // charged: bytes that arrived
+	promised int64 // admitted for, not arrived yet
+}
+
+// Promise admits the lease for n bytes that have not arrived yet, or returns
+// ErrFull or ErrShare. Grow draws on the promise before anything else.
+func (l *Lease) Promise(n int64) error {
+	b := l.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.take(l.key, n); err != nil {
+		return err
+	}
+	l.promised += n
+	return nil
 }
 
 // Grow charges n more bytes, or nothing and ErrFull or ErrShare.
@@ -76,26 +91,38 @@ func (l *Lease) Grow(n int64) error {
 	b := l.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err := b.check(l.key, n); err != nil {
+	fromPromise := min(n, l.promised)
+	if err := b.take(l.key, n-fromPromise); err != nil {
 		return err
 	}
-	b.used += n
-	b.byKey[l.key] += n
+	l.promised -= fromPromise
 	l.held += n
 	return nil
 }
 
-// Held is what the lease is charged.
+// take counts n more bytes for key if they fit. b.mu is held.
+func (b *Budget) take(key, n int64) error {
+	if err := b.check(key, n); err != nil {
+		return err
+	}
+	b.used += n
+	b.byKey[key] += n
+	return nil
+}
+
+// Held is what the lease is charged (its promise apart).
 func (l *Lease) Held() int64 { return l.held }
 
-// Release returns everything the lease holds; calling it again does nothing.
+// Release returns everything the lease holds and was promised; calling it
+// again does nothing.
 func (l *Lease) Release() {
 	b := l.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.used -= l.held
-	if b.byKey[l.key] -= l.held; b.byKey[l.key] == 0 {
+	n := l.held + l.promised
+	b.used -= n
+	if b.byKey[l.key] -= n; b.byKey[l.key] == 0 {
 		delete(b.byKey, l.key)
 	}
-	l.held = 0
+	l.held, l.promised = 0, 0
 }

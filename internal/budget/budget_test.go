@@ -68,3 +68,21 @@ func TestConcurrentLeases(t *testing.T) {
 	wg.Wait()
 	require.EqualValues(t, 0, b.Used())
 }
+
+// Ensure a promise admits a request for its declared size: others are
+// refused while it stands, bytes that arrive draw on it, and Release returns
+// both.
+func TestPromise(t *testing.T) {
+	t.Parallel()
+	b := budget.New(100, 100)
+	l := b.Lease(1)
+	require.NoError(t, l.Promise(60))
+	require.ErrorIs(t, b.Lease(2).Promise(41), budget.ErrFull, "the promise counts")
+	require.NoError(t, l.Grow(50))
+	require.EqualValues(t, 50, l.Held())
+	require.EqualValues(t, 60, b.Used(), "drawn from the promise, not added")
+	require.NoError(t, l.Grow(20), "past the promise, charged as it arrives")
+	require.EqualValues(t, 70, b.Used())
+	l.Release()
+	require.EqualValues(t, 0, b.Used())
+}

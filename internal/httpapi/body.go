@@ -25,16 +25,17 @@ const deadlineKey = "body_deadline"
 const lingerBodies = 4
 
 // readBody reads the whole body within the size limit, the body timeout and
-// the in-flight budget of integration, which is charged MemoryFactor times
-// every chunk as it arrives (a declared Content-Length reserves nothing).
-// The returned lease must be released once the request is answered.
+// the in-flight budget of integration. Memory is charged MemoryFactor times
+// every chunk as it arrives; a declared Content-Length only admits the
+// request (see admit). The returned lease must be released once the request
+// is answered.
 func (s *Server) readBody(c echo.Context, integration int64) ([]byte, *budget.Lease, error) {
 	lease := s.inflight.Lease(integration)
 	// Far shorter than the server's 30 s ReadTimeout: Customer.io gives up after 4 s.
 	deadline := time.Now().Add(s.opt.BodyTimeout)
 	_ = http.NewResponseController(c.Response()).SetReadDeadline(deadline)
 	c.Set(deadlineKey, deadline)
-	if err := s.admit(c, integration); err != nil {
+	if err := s.admit(c, lease); err != nil {
 		return nil, lease, err
 	}
 	c.Set(readingKey, true)
@@ -55,10 +56,12 @@ func (s *Server) readBody(c echo.Context, integration int64) ([]byte, *budget.Le
 	return buf.Bytes(), lease, nil
 }
 
-// admit refuses, before reading it, a body whose declared length is over the
-// limit or would not fit in the budget now. It charges nothing: a declared
-// length is a promise, and only bytes that arrive are charged.
-func (s *Server) admit(c echo.Context, integration int64) error {
+// admit refuses a body whose declared length is over the limit, and admits
+// one for what its length will cost (a promise, drawn on as bytes arrive) or
+// refuses it before reading when that cannot fit now. Concurrent large bodies
+// then queue on 503s instead of all being cut off half-read; a promise lasts
+// at most the body timeout and counts against its own integration's share.
+func (s *Server) admit(c echo.Context, lease *budget.Lease) error {
 	n := c.Request().ContentLength
 	if n > s.opt.MaxBodyBytes {
 		return s.refuse(c, tooLarge(s.opt.MaxBodyBytes))
@@ -66,7 +69,7 @@ func (s *Server) admit(c echo.Context, integration int64) error {
 	if n <= 0 {
 		return nil
 	}
-	if err := s.inflight.Check(integration, s.opt.MemoryFactor*n); err != nil {
+	if err := lease.Promise(s.opt.MemoryFactor * n); err != nil {
 		return s.refuse(c, overBudget(err))
 	}
 	return nil

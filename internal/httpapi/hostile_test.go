@@ -789,11 +789,11 @@ func TestHostileSlowBody(t *testing.T) {
 	hostileHealthy(t, app, u.URL, "slow_body")
 }
 
-// Ensure the in-flight budget is charged by bytes actually read: a slow
-// request holds what it sent, not what it declared; a request that would
-// exceed the budget gets 503 with Retry-After (refused before it is read when
-// its length is declared) and nothing is written; once the slow one finishes,
-// the budget is free again.
+// Ensure the in-flight budget: memory is charged by bytes actually read (the
+// gauge shows what a slow request sent, not what it declared; its declared
+// length only admits it); a request that would exceed the budget gets 503
+// with Retry-After (before it is read when its length is declared) and
+// nothing is written; once the slow one finishes, the budget is free again.
 func TestHostileInflightBudget(t *testing.T) {
 	t.Parallel()
 	// Factor 1 and a 6,144-byte budget keep the arithmetic visible: the
@@ -817,7 +817,7 @@ func TestHostileInflightBudget(t *testing.T) {
 		target.Path, target.Host, slowBody[:2500])
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return hostileMetric(t, app, "cioloader_inflight_bytes") == 2500 },
-		5*time.Second, 20*time.Millisecond, "the slow request holds the 2,500 bytes it sent, not the 3,000 it declared")
+		5*time.Second, 20*time.Millisecond, "the slow request is charged the 2,500 bytes it sent, not the 3,000 it declared")
 
 	over := func(id string, size int) []byte {
 		head := `{"event_id":"` + id + `","pad":"`
@@ -838,7 +838,7 @@ func TestHostileInflightBudget(t *testing.T) {
 		require.NoError(t, json.Unmarshal(body, &e), tc.name)
 		require.Contains(t, e["error"], "retry", tc.name)
 	}
-	// Within the budget: fine even now (2,500 + 1,000 + one event's 1 KiB).
+	// Within the budget: fine even now (3,000 admitted + 1,000 + one event's 1 KiB).
 	resp, body := hostileSend(t, u.URL, over("within-budget", 1000), false)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 
