@@ -57,6 +57,7 @@ func New(ctx context.Context, cfg *config.Config, dbURL string, log *slog.Logger
 	}, log, m)
 	srv := httpapi.New(httpapi.Options{
 		AdminToken: cfg.AdminToken, MaxBodyBytes: cfg.MaxBodyBytes, MaxEvents: cfg.MaxEvents, InflightBytes: cfg.InflightBytes,
+		MemoryFactor: cfg.MemoryFactor, ShareBytes: cfg.IntegrationShare(), BodyTimeout: cfg.BodyTimeout,
 		SigWindow: signature.Window{MaxFuture: cfg.SigMaxFuture, MaxAge: cfg.SigMaxAge}, Limits: lim,
 	}, store, store, batcher, &admin.Service{Store: store, BaseURL: cfg.BaseURL(), TombstoneTTL: cfg.TombstoneTTL}, log, m)
 	return &App{Config: cfg, Store: store, Batcher: batcher, Server: srv, Metrics: m, log: log}, nil

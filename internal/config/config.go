@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cioloader/cioloader/internal/budget"
 )
 
 // Config is everything the server and the CLI can be told.
@@ -23,7 +25,10 @@ type Config struct {
 	DataDir        string        `env:"CIOLOADER_DATA_DIR" flag:"data-dir" default:".cioloader" desc:"where the embedded Postgres lives (DATA_DIR/pg)"`
 	MaxBodyBytes   int64         `env:"CIOLOADER_MAX_BODY_BYTES" flag:"max-body-bytes" default:"20971520" desc:"largest accepted request body (413 above it)"`
 	MaxEvents      int           `env:"CIOLOADER_MAX_EVENTS" flag:"max-events" default:"10000" desc:"most events in one request (400 above it)"`
-	InflightBytes  int64         `env:"CIOLOADER_MAX_INFLIGHT_BYTES" flag:"max-inflight-bytes" default:"268435456" desc:"request bytes held in memory at once by ingest (503 above it)"`
+	InflightBytes  int64         `env:"CIOLOADER_MAX_INFLIGHT_BYTES" flag:"max-inflight-bytes" default:"671088640" desc:"memory ingest may hold for requests in flight, charged as body bytes arrive (503 above it)"`
+	MemoryFactor   int64         `env:"CIOLOADER_MEMORY_FACTOR" flag:"memory-factor" default:"20" desc:"budget charged per body byte read: the body, its decoded and prepared events and their encoding for Postgres (measured ~20)"`
+	IntegrationPct int64         `env:"CIOLOADER_INTEGRATION_SHARE" flag:"integration-share" default:"75" desc:"percent of CIOLOADER_MAX_INFLIGHT_BYTES one integration may hold, so others always have the rest"`
+	BodyTimeout    time.Duration `env:"CIOLOADER_BODY_TIMEOUT" flag:"body-timeout" default:"5s" desc:"time to receive a request body once its headers are in (503 or a closed connection past it)"`
 	CommitDeadline time.Duration `env:"CIOLOADER_COMMIT_DEADLINE" flag:"commit-deadline" default:"3s" desc:"time a request may wait for its commit before it gets 503"`
 	BatchWorkers   int           `env:"CIOLOADER_BATCH_WORKERS" flag:"batch-workers" default:"4" desc:"concurrent group-commit transactions"`
 	BatchMaxEvents int           `env:"CIOLOADER_BATCH_MAX_EVENTS" flag:"batch-max-events" default:"500" desc:"most events in one group-commit transaction"`
@@ -96,8 +101,15 @@ func (c *Config) validate() error {
 		return fmt.Errorf("CIOLOADER_MAX_BODY_BYTES must be positive")
 	case c.MaxEvents <= 0:
 		return fmt.Errorf("CIOLOADER_MAX_EVENTS must be positive")
-	case c.InflightBytes < c.MaxBodyBytes:
-		return fmt.Errorf("CIOLOADER_MAX_INFLIGHT_BYTES (%d) must be at least CIOLOADER_MAX_BODY_BYTES (%d)", c.InflightBytes, c.MaxBodyBytes)
+	case c.MemoryFactor < 1:
+		return fmt.Errorf("CIOLOADER_MEMORY_FACTOR must be at least 1")
+	case c.IntegrationPct < 1 || c.IntegrationPct > 100:
+		return fmt.Errorf("CIOLOADER_INTEGRATION_SHARE must be a percentage between 1 and 100")
+	case c.IntegrationShare() < c.LargestCharge():
+		return fmt.Errorf("CIOLOADER_MAX_INFLIGHT_BYTES × CIOLOADER_INTEGRATION_SHARE %% (%d) must hold one largest request: CIOLOADER_MAX_BODY_BYTES × CIOLOADER_MEMORY_FACTOR + CIOLOADER_MAX_EVENTS × %d (%d)",
+			c.IntegrationShare(), budget.EventBytes, c.LargestCharge())
+	case c.BodyTimeout <= 0 || c.BodyTimeout > 30*time.Second:
+		return fmt.Errorf("CIOLOADER_BODY_TIMEOUT must be between 0 and 30s (the server's read timeout)")
 	case c.CommitDeadline <= 0 || c.CommitDeadline > 30*time.Second:
 		return fmt.Errorf("CIOLOADER_COMMIT_DEADLINE must be between 0 and 30s (Customer.io waits 4s)")
 	case c.AdminToken != "" && utf8.RuneCountInString(c.AdminToken) < minAdminToken:
@@ -124,6 +136,14 @@ func (c *Config) validate() error {
 		return fmt.Errorf("CIOLOADER_LOG_FORMAT must be json, text or auto, not %q", c.LogFormat)
 	}
 	return nil
+}
+
+// IntegrationShare is the most one integration may hold of the in-flight budget.
+func (c *Config) IntegrationShare() int64 { return c.InflightBytes / 100 * c.IntegrationPct }
+
+// LargestCharge is what the largest acceptable request is charged.
+func (c *Config) LargestCharge() int64 {
+	return c.MaxBodyBytes*c.MemoryFactor + int64(c.MaxEvents)*budget.EventBytes
 }
 
 // BaseURL is where generated webhook URLs point.

@@ -746,25 +746,17 @@ func TestHostileSlowHeaders(t *testing.T) {
 	hostileHealthy(t, app, u.URL, "slow_headers")
 }
 
-// Ensure a client that trickles its body is cut off by the read timeout, and
-// nothing is written. The production ReadTimeout is 30 s, too slow for a unit
-// test, so this runs the app's own handler behind app.Server.HTTPServer with
-// ReadTimeout shortened to 1 s (clearly: the mechanism, not the value).
+// Ensure a client that trickles its body is cut off by the body timeout
+// (CIOLOADER_BODY_TIMEOUT, shortened to 1 s here: the mechanism, not the
+// value), nothing is written and its budget comes back.
 func TestHostileSlowBody(t *testing.T) {
 	t.Parallel()
-	app := apptest.Start(t)
+	app := apptest.Start(t, func(c *config.Config) { c.BodyTimeout = time.Second })
 	_, u := app.Setup(t, "Slow Body")
 	target, err := url.Parse(u.URL)
 	require.NoError(t, err)
 
-	hs := app.Server.HTTPServer("127.0.0.1:0")
-	hs.ReadTimeout = time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() { _ = hs.Close() })
-
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", target.Host)
 	require.NoError(t, err)
 	defer conn.Close()
 	body := `{"event_id":"slow-body","pad":"` + strings.Repeat("x", 100) + `"}`
@@ -791,34 +783,41 @@ func TestHostileSlowBody(t *testing.T) {
 	} else {
 		t.Logf("after %v the server closed the connection: %v", elapsed, err)
 	}
-	require.Less(t, elapsed, 3*time.Second, "cut off by the 1 s read timeout")
+	require.Less(t, elapsed, 3*time.Second, "cut off by the 1 s body timeout")
 	require.EqualValues(t, 0, apptest.Count(t, app.DB(t), "slow_body.data"))
 	require.Equal(t, 0.0, hostileMetric(t, app, "cioloader_inflight_bytes"), "the slow request's reservation is released")
 	hostileHealthy(t, app, u.URL, "slow_body")
 }
 
-// Ensure the in-flight byte budget: while a slow request holds most of it,
-// a request that would exceed it gets 503 with Retry-After (and nothing is
-// written); once the slow one finishes, the budget is free again.
+// Ensure the in-flight budget: memory is charged by bytes actually read (the
+// gauge shows what a slow request sent, not what it declared; its declared
+// length only admits it); a request that would exceed the budget gets 503
+// with Retry-After (before it is read when its length is declared) and
+// nothing is written; once the slow one finishes, the budget is free again.
 func TestHostileInflightBudget(t *testing.T) {
 	t.Parallel()
-	app := apptest.Start(t, func(c *config.Config) { c.MaxBodyBytes = 4096; c.InflightBytes = 4096 })
+	// Factor 1 and a 6,144-byte budget keep the arithmetic visible: the
+	// largest request costs 4,096 body bytes + 2 events × 1 KiB.
+	app := apptest.Start(t, func(c *config.Config) {
+		c.MaxBodyBytes, c.MaxEvents, c.InflightBytes = 4096, 2, 6144
+		c.MemoryFactor, c.IntegrationPct, c.BodyTimeout = 1, 100, 20*time.Second
+	})
 	_, u := app.Setup(t, "Budget")
 	db := app.DB(t)
 	target, err := url.Parse(u.URL)
 	require.NoError(t, err)
 
-	// The slow request announces 3,000 bytes and sends 100 of them.
+	// The slow request announces 3,000 bytes and sends 2,500 of them.
 	slowBody := `{"event_id":"slow","pad":"` + strings.Repeat("s", 3000-len(`{"event_id":"slow","pad":""}`)) + `"}`
 	require.Len(t, slowBody, 3000)
 	conn, err := net.Dial("tcp", target.Host)
 	require.NoError(t, err)
 	defer conn.Close()
 	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 3000\r\n\r\n%s",
-		target.Path, target.Host, slowBody[:100])
+		target.Path, target.Host, slowBody[:2500])
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return hostileMetric(t, app, "cioloader_inflight_bytes") == 3000 },
-		5*time.Second, 20*time.Millisecond, "the slow request holds its 3,000 bytes")
+	require.Eventually(t, func() bool { return hostileMetric(t, app, "cioloader_inflight_bytes") == 2500 },
+		5*time.Second, 20*time.Millisecond, "the slow request is charged the 2,500 bytes it sent, not the 3,000 it declared")
 
 	over := func(id string, size int) []byte {
 		head := `{"event_id":"` + id + `","pad":"`
@@ -829,8 +828,8 @@ func TestHostileInflightBudget(t *testing.T) {
 		body    []byte
 		chunked bool
 	}{
-		{"over-budget", over("over-budget", 2000), false},
-		{"over-budget-chunked", over("over-budget-chunked", 500), true}, // unknown length reserves the whole body limit
+		{"over-budget", over("over-budget", 4000), false},                // refused from its Content-Length
+		{"over-budget-chunked", over("over-budget-chunked", 3700), true}, // refused while it is read
 	} {
 		resp, body := hostileSend(t, u.URL, tc.body, tc.chunked)
 		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s: %s", tc.name, body)
@@ -839,12 +838,12 @@ func TestHostileInflightBudget(t *testing.T) {
 		require.NoError(t, json.Unmarshal(body, &e), tc.name)
 		require.Contains(t, e["error"], "retry", tc.name)
 	}
-	// Within the budget: fine even now.
+	// Within the budget: fine even now (3,000 admitted + 1,000 + one event's 1 KiB).
 	resp, body := hostileSend(t, u.URL, over("within-budget", 1000), false)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 
 	// The slow request completes and is committed.
-	_, err = io.WriteString(conn, slowBody[100:])
+	_, err = io.WriteString(conn, slowBody[2500:])
 	require.NoError(t, err)
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
 	slowResp, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -855,7 +854,7 @@ func TestHostileInflightBudget(t *testing.T) {
 
 	require.Eventually(t, func() bool { return hostileMetric(t, app, "cioloader_inflight_bytes") == 0 },
 		5*time.Second, 20*time.Millisecond, "every reservation is released")
-	resp, body = hostileSend(t, u.URL, over("after", 2000), false)
+	resp, body = hostileSend(t, u.URL, over("after", 4000), false)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 
 	var ids []string

@@ -1,14 +1,13 @@
 package httpapi
 
 import (
-	"bytes"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cioloader/cioloader/internal/budget"
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/signature"
@@ -38,8 +37,8 @@ func (s *Server) ingest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, release, err := s.readBody(c.Request())
-	defer release()
+	body, lease, err := s.readBody(c, target.IntegrationID)
+	defer s.release(lease)
 	if err != nil {
 		return err
 	}
@@ -55,6 +54,9 @@ func (s *Server) ingest(c echo.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if err := s.grow(lease, budget.EventBytes*int64(len(batch.Events)+len(batch.Rejected))); err != nil {
+		return overBudget(err) // decoded events cost more than their bytes: refused before preparing them
 	}
 	req := ingest.Prepare(target.Schema, receivedAt, batch, s.seq, s.opt.Limits)
 	if err := s.submit.Submit(ctx, req); err != nil {
@@ -74,48 +76,6 @@ func ingestToken(c echo.Context) string {
 		return user
 	}
 	return ""
-}
-
-// readBody reads the whole body within the size limit and the global
-// in-flight budget. release must be called once the request is answered.
-func (s *Server) readBody(r *http.Request) ([]byte, func(), error) {
-	noop := func() {}
-	limit := s.opt.MaxBodyBytes
-	if r.ContentLength > limit {
-		return nil, noop, tooLarge(limit)
-	}
-	reserve := r.ContentLength
-	if reserve < 0 {
-		reserve = limit
-	}
-	if s.inflight.Add(reserve) > s.opt.InflightBytes {
-		s.inflight.Add(-reserve)
-		return nil, noop, domain.Errorf(domain.ErrUnavailable, "the server is holding too many request bytes; retry shortly")
-	}
-	s.m.InflightBytes.Add(float64(reserve))
-	release := func() {
-		s.inflight.Add(-reserve)
-		s.m.InflightBytes.Sub(float64(reserve))
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, limit))
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		return nil, release, tooLarge(limit)
-	case err != nil && !errors.Is(err, io.EOF):
-		// A body cut short or too slow is the connection's trouble, not the
-		// event's: answer 503 so the sender retries. No addresses in the message.
-		return nil, release, domain.Errorf(domain.ErrUnavailable, "the request body could not be read completely; retry")
-	}
-	return buf.Bytes(), release, nil
-}
-
-func tooLarge(limit int64) error {
-	return domain.Errorf(domain.ErrTooLarge, "request body is larger than %d bytes", limit)
 }
 
 // verify checks the Customer.io signature on the untouched body bytes.

@@ -11,12 +11,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/cioloader/cioloader/internal/admin"
+	"github.com/cioloader/cioloader/internal/budget"
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/metrics"
@@ -45,7 +45,10 @@ type Options struct {
 	AdminToken    string
 	MaxBodyBytes  int64
 	MaxEvents     int
-	InflightBytes int64
+	InflightBytes int64         // the in-flight memory budget
+	MemoryFactor  int64         // budget charged per body byte read
+	ShareBytes    int64         // most of the budget one integration may hold
+	BodyTimeout   time.Duration // to receive a body once its headers are in
 	SigWindow     signature.Window
 	Limits        stitch.Limits
 }
@@ -62,17 +65,17 @@ type Server struct {
 	m        *metrics.Metrics
 	seq      *ingest.Sequencer
 	now      func() time.Time
-	inflight atomic.Int64
+	inflight *budget.Budget
 }
 
 // New builds the server and its routes.
 func New(opt Options, tokens TokenStore, ready Readiness, submit Submitter, adm *admin.Service, log *slog.Logger, m *metrics.Metrics) *Server {
 	s := &Server{opt: opt, tokens: tokens, ready: ready, submit: submit, admin: adm, log: log, m: m,
-		seq: ingest.NewSequencer(nil), now: time.Now}
+		seq: ingest.NewSequencer(nil), now: time.Now, inflight: budget.New(opt.InflightBytes, opt.ShareBytes)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(nosniff, s.requestID, s.observe)
+	e.Use(nosniff, s.requestID, s.linger, s.observe)
 	s.e = e
 	s.routes()
 	return s
@@ -82,7 +85,8 @@ func New(opt Options, tokens TokenStore, ready Readiness, submit Submitter, adm 
 func (s *Server) Handler() http.Handler { return s.e }
 
 // HTTPServer returns a net/http server with timeouts, so a slow client cannot
-// pin a connection: headers within 5 s, the whole body within 30 s.
+// pin a connection: headers within 5 s, the whole request within 30 s (an
+// ingest body within Options.BodyTimeout: see readBody).
 func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,

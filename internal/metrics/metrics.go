@@ -49,7 +49,7 @@ func New() *Metrics {
 		BatchRequests:    f.hist("batch_requests", "Requests per committed group-commit batch.", prometheus.ExponentialBuckets(1, 2, 10)),
 		CommitSeconds:    f.hist("commit_seconds", "Time to write and commit one batch.", prometheus.ExponentialBuckets(0.0002, 2, 16)),
 		QueueDepth:       f.gauge("queue_depth", "Requests waiting for a writer."),
-		InflightBytes:    f.gauge("inflight_bytes", "Request body bytes held in memory by ingest."),
+		InflightBytes:    f.gauge("inflight_bytes", "Memory charged to ingest requests in flight: body bytes read × CIOLOADER_MEMORY_FACTOR plus 1 KiB per decoded event."),
 		SchemaChanges:    f.counterVec("schema_changes_total", "Columns and tables added, by integration schema and kind.", "integration", "kind"),
 		Replaced:         f.counter("text_replacements_total", "Characters replaced by U+FFFD (NUL, invalid UTF-8, lone surrogates)."),
 		SignatureFailure: f.counterVec("signature_failures_total", "Requests refused for a missing or wrong Customer.io signature, by reason.", "reason"),
