@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"flag"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,13 @@ var binPath string
 const binPrefix = "cioloader-e2e-bin-"
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here starts real processes (servers, Postgres) and kills
+		// them: minutes, not the quick loop's seconds. `make test` runs them.
+		fmt.Println("e2e: skipped with -short (real processes); run `make test`")
+		os.Exit(0)
+	}
 	// CIOLOADER_E2E_BINARY tests a binary built elsewhere (a release, or a
 	// patched copy of the module) instead of building this one.
 	binPath = os.Getenv("CIOLOADER_E2E_BINARY")

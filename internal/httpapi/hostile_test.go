@@ -709,6 +709,7 @@ func TestHostileZeroWithHugeExponent(t *testing.T) {
 // The whole-request ReadTimeout (30 s) is too slow to wait for here: see
 // TestHostileSlowBody, which checks the same mechanism with a short timeout.
 func TestHostileSlowHeaders(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	app := apptest.Start(t)
 	_, u := app.Setup(t, "Slow Headers")

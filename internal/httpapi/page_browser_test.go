@@ -35,6 +35,7 @@ const (
 // 404), hit the two-active-URLs limit, set and clear the signing key, delete
 // the integration, see API text shown as text, and sign out.
 func TestAdminPageBrowser(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	chromium := findChromium(t)
 	app := apptest.Start(t)

@@ -88,6 +88,7 @@ func exec1(t *testing.T, url, sql string) {
 }
 
 func TestStartStopReuse(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	requireBinaries(t)
 	dir := reachableDir(t)
@@ -115,6 +116,7 @@ func TestStartStopReuse(t *testing.T) {
 }
 
 func TestRestartKeepsURL(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	requireBinaries(t)
 	ctx := context.Background()
@@ -157,6 +159,7 @@ func TestFindBinaries(t *testing.T) {
 }
 
 func TestAdoptsRunningServer(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	requireBinaries(t)
 	dir := reachableDir(t)
@@ -180,6 +183,7 @@ func TestAdoptsRunningServer(t *testing.T) {
 }
 
 func TestStalePostmasterPid(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	requireBinaries(t)
 	if _, err := os.Stat("/proc/self/cwd"); err != nil {
@@ -235,6 +239,7 @@ func waitGone(t *testing.T, dataDir string) {
 }
 
 func TestPortTaken(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	requireBinaries(t)
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -260,6 +265,7 @@ func TestPortTaken(t *testing.T) {
 }
 
 func TestLongDirUsesShortSocketDir(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	requireBinaries(t)
 	dir := filepath.Join(reachableDir(t), strings.Repeat("d", 60), strings.Repeat("e", 60))
@@ -275,6 +281,7 @@ func TestLongDirUsesShortSocketDir(t *testing.T) {
 }
 
 func TestRelocatesWhenUnreachableAsRoot(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	requireBinaries(t)
 	if os.Geteuid() != 0 {

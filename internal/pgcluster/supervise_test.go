@@ -24,6 +24,7 @@ func runT(t *testing.T, c *Cluster) {
 // server, on the same port and socket, so everyone's URLs work again; a
 // process that merely joined it does not restart it.
 func TestRunRestartsOwnServer(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	requireBinaries(t)
 	for name, opt := range map[string]Options{"daemonised": {}, "child": {StopWithProcess: true}} {
@@ -48,6 +49,7 @@ func TestRunRestartsOwnServer(t *testing.T) {
 
 // Run leaves a server stopped with Stop stopped.
 func TestRunLeavesStoppedServerStopped(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	requireBinaries(t)
 	c := startT(t, Options{Dir: reachableDir(t), StopWithProcess: true})
@@ -62,6 +64,7 @@ func TestRunLeavesStoppedServerStopped(t *testing.T) {
 // When the owner leaves the server running (Release, or its process exits),
 // a supervising process takes it over, and may then stop it.
 func TestRunTakesOverReleasedServer(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	requireBinaries(t)
 	dir := reachableDir(t)
