@@ -52,9 +52,13 @@ func New(ctx context.Context, cfg *config.Config, dbURL string, log *slog.Logger
 		store.Close()
 		return nil, err
 	}
-	batcher := ingest.NewBatcher(store, ingest.BatcherConfig{
+	batcher, err := ingest.NewBatcher(store, ingest.BatcherConfig{
 		Workers: cfg.BatchWorkers, MaxEvents: cfg.BatchMaxEvents, QueueLen: cfg.QueueLen, Deadline: cfg.CommitDeadline,
 	}, log, m)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	srv := httpapi.New(httpapi.Options{
 		AdminToken: cfg.AdminToken, MaxBodyBytes: cfg.MaxBodyBytes, MaxEvents: cfg.MaxEvents, InflightBytes: cfg.InflightBytes,
 		MemoryFactor: cfg.MemoryFactor, ShareBytes: cfg.IntegrationShare(), BodyTimeout: cfg.BodyTimeout,
