@@ -157,10 +157,11 @@ func TestUnreachableDatabaseNamesNothing(t *testing.T) {
 	t.Cleanup(store.Close)
 	batcher, err := ingest.NewBatcher(store, ingest.BatcherConfig{Workers: 1, MaxEvents: 100, QueueLen: 10, Deadline: 3 * time.Second}, log, m)
 	require.NoError(t, err)
+	ing := ingest.NewService(ingest.ServiceConfig{MaxEvents: 100, SigWindow: signature.DefaultWindow(), Limits: stitch.DefaultLimits()},
+		store, batcher, m, nil)
 	token := strings.Repeat("t", 32)
-	srv := httpapi.New(httpapi.Options{AdminToken: token, MaxBodyBytes: 1 << 20, MaxEvents: 100, InflightBytes: 1 << 24,
-		SigWindow: signature.DefaultWindow(), Limits: stitch.DefaultLimits()},
-		store, store, batcher, &admin.Service{Store: store, BaseURL: "http://x"}, log, m)
+	srv := httpapi.New(httpapi.Options{AdminToken: token, MaxBodyBytes: 1 << 20, InflightBytes: 1 << 24},
+		ing, store, &admin.Service{Store: store, BaseURL: "http://x"}, log, m)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 
