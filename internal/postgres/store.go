@@ -123,7 +123,7 @@ func (s *Store) Ready(ctx context.Context) error {
 // translate maps driver errors to domain errors: "database down or busy" →
 // ErrUnavailable, no rows → ErrNotFound, unique violation → ErrConflict,
 // values Postgres refuses → ErrDataRefused (with Postgres's message).
-// Anything else is returned unchanged (a bug or a data problem).
+// Anything else is returned unchanged.
 func translate(err error) error {
 	if err == nil {
 		return nil
