@@ -52,14 +52,20 @@ func New(ctx context.Context, cfg *config.Config, dbURL string, log *slog.Logger
 		store.Close()
 		return nil, err
 	}
-	batcher := ingest.NewBatcher(store, ingest.BatcherConfig{
+	batcher, err := ingest.NewBatcher(store, ingest.BatcherConfig{
 		Workers: cfg.BatchWorkers, MaxEvents: cfg.BatchMaxEvents, QueueLen: cfg.QueueLen, Deadline: cfg.CommitDeadline,
 	}, log, m)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	ing := ingest.NewService(ingest.ServiceConfig{
+		MaxEvents: cfg.MaxEvents, Limits: lim, SigWindow: signature.Window{MaxFuture: cfg.SigMaxFuture, MaxAge: cfg.SigMaxAge},
+	}, store, batcher, m, nil)
 	srv := httpapi.New(httpapi.Options{
-		AdminToken: cfg.AdminToken, MaxBodyBytes: cfg.MaxBodyBytes, MaxEvents: cfg.MaxEvents, InflightBytes: cfg.InflightBytes,
+		AdminToken: cfg.AdminToken, MaxBodyBytes: cfg.MaxBodyBytes, InflightBytes: cfg.InflightBytes,
 		MemoryFactor: cfg.MemoryFactor, ShareBytes: cfg.IntegrationShare(), BodyTimeout: cfg.BodyTimeout,
-		SigWindow: signature.Window{MaxFuture: cfg.SigMaxFuture, MaxAge: cfg.SigMaxAge}, Limits: lim,
-	}, store, store, batcher, &admin.Service{Store: store, BaseURL: cfg.BaseURL(), TombstoneTTL: cfg.TombstoneTTL}, log, m)
+	}, ing, store, &admin.Service{Store: store, BaseURL: cfg.BaseURL(), TombstoneTTL: cfg.TombstoneTTL}, log, m)
 	return &App{Config: cfg, Store: store, Batcher: batcher, Server: srv, Metrics: m, log: log}, nil
 }
 

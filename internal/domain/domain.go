@@ -16,6 +16,11 @@ var (
 	ErrUnavailable  = errors.New("unavailable")
 	ErrUnauthorized = errors.New("unauthorized")
 	ErrTooLarge     = errors.New("too large")
+	// ErrDataRefused: the database refused the values themselves (a data
+	// exception or a program limit), not the request as a whole; the
+	// message is the database's. The ingest batcher answers it by storing
+	// the request raw-only.
+	ErrDataRefused = errors.New("data refused")
 )
 
 // Error is a domain error with a message a person can act on.
@@ -63,6 +68,14 @@ type IntegrationStats struct {
 	RudderEvents   int64      `json:"rudder_events"`
 	Rejected       int64      `json:"rejected"`
 	LastReceivedAt *time.Time `json:"last_received_at"`
+}
+
+// Target is what a valid webhook token opens: one URL of one enabled integration.
+type Target struct {
+	URLID         int64
+	IntegrationID int64
+	Schema        string
+	SigningKey    []byte // nil when the integration has none
 }
 
 // MaxActiveURLs is how many unrevoked webhook URLs an integration may have (Stitch's rule).

@@ -94,6 +94,14 @@ func tooLarge(limit int64) error {
 	return domain.Errorf(domain.ErrTooLarge, "request body is larger than %d bytes", limit)
 }
 
+// overBudgetOr is overBudget(err), or nil when err is nil.
+func overBudgetOr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return overBudget(err)
+}
+
 func overBudget(err error) error {
 	if errors.Is(err, budget.ErrShare) {
 		return domain.Errorf(domain.ErrUnavailable, "this integration is sending more than its share of the server's memory at once; retry shortly")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -154,11 +155,13 @@ func TestUnreachableDatabaseNamesNothing(t *testing.T) {
 	store, err := postgres.Open(context.Background(), dbURL, postgres.Config{}, log, m)
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
-	batcher := ingest.NewBatcher(store, ingest.BatcherConfig{}, log, m)
+	batcher, err := ingest.NewBatcher(store, ingest.BatcherConfig{Workers: 1, MaxEvents: 100, QueueLen: 10, Deadline: 3 * time.Second}, log, m)
+	require.NoError(t, err)
+	ing := ingest.NewService(ingest.ServiceConfig{MaxEvents: 100, SigWindow: signature.DefaultWindow(), Limits: stitch.DefaultLimits()},
+		store, batcher, m, nil)
 	token := strings.Repeat("t", 32)
-	srv := httpapi.New(httpapi.Options{AdminToken: token, MaxBodyBytes: 1 << 20, MaxEvents: 100, InflightBytes: 1 << 24,
-		SigWindow: signature.DefaultWindow(), Limits: stitch.DefaultLimits()},
-		store, store, batcher, &admin.Service{Store: store, BaseURL: "http://x"}, log, m)
+	srv := httpapi.New(httpapi.Options{AdminToken: token, MaxBodyBytes: 1 << 20, InflightBytes: 1 << 24},
+		ing, store, &admin.Service{Store: store, BaseURL: "http://x"}, log, m)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 

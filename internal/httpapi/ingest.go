@@ -1,39 +1,23 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/cioloader/cioloader/internal/budget"
-	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/ingest"
-	"github.com/cioloader/cioloader/internal/signature"
-	"github.com/cioloader/cioloader/internal/token"
-	"github.com/cioloader/cioloader/internal/webhook"
 )
 
-// errUnknownToken is the one answer for unknown, revoked and malformed tokens.
-var errUnknownToken = domain.Errorf(domain.ErrNotFound, "unknown or revoked webhook URL")
-
-// ingestResponse is the 200 body: every accepted event is committed.
-type ingestResponse struct {
-	Accepted int `json:"accepted"`
-	Rejected int `json:"rejected"`
-}
-
 // ingest handles POST /v1/webhooks/{token} and the RudderStack-compatible
-// POST /v1/webhook?writeKey= (or Basic auth with the token as user name).
+// POST /v1/webhook?writeKey= (or Basic auth with the token as user name). The
+// use case is ingest.Service's; the handler owns the body: its size limit,
+// timeout and memory budget (see readBody). The 200 body counts the events
+// accepted (every one committed) and rejected.
 func (s *Server) ingest(c echo.Context) error {
 	ctx := c.Request().Context()
 	receivedAt := s.now().UTC()
-	tok := ingestToken(c)
-	if !token.Plausible(tok) {
-		return errUnknownToken
-	}
-	target, err := s.tokens.FindTarget(ctx, token.Hash(tok))
+	target, err := s.ingester.Open(ctx, ingestToken(c))
 	if err != nil {
 		return err
 	}
@@ -42,27 +26,16 @@ func (s *Server) ingest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if target.SigningKey != nil {
-		if err := s.verify(c.Request(), target.SigningKey, body); err != nil {
-			return err
-		}
-	}
-	batch, err := webhook.Decode(body, s.opt.MaxEvents)
-	var inv *webhook.InvalidError
-	if errors.As(err, &inv) {
-		return domain.Errorf(domain.ErrInvalid, "%s", inv.Msg)
-	}
+	res, err := s.ingester.Ingest(ctx, ingest.Delivery{
+		Target: target, ReceivedAt: receivedAt, Body: body,
+		Timestamp: c.Request().Header.Get("X-CIO-Timestamp"), Signature: c.Request().Header.Get("X-CIO-Signature"),
+		// Decoded events cost more than their bytes: refused before they are prepared.
+		Admit: func(events int) error { return overBudgetOr(s.grow(lease, budget.EventBytes*int64(events))) },
+	})
 	if err != nil {
 		return err
 	}
-	if err := s.grow(lease, budget.EventBytes*int64(len(batch.Events)+len(batch.Rejected))); err != nil {
-		return overBudget(err) // decoded events cost more than their bytes: refused before preparing them
-	}
-	req := ingest.Prepare(target.Schema, receivedAt, batch, s.seq, s.opt.Limits)
-	if err := s.submit.Submit(ctx, req); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, ingestResponse{Accepted: len(batch.Events), Rejected: len(batch.Rejected)})
+	return c.JSON(http.StatusOK, res)
 }
 
 func ingestToken(c echo.Context) string {
@@ -76,32 +49,4 @@ func ingestToken(c echo.Context) string {
 		return user
 	}
 	return ""
-}
-
-// verify checks the Customer.io signature on the untouched body bytes.
-func (s *Server) verify(r *http.Request, key, body []byte) error {
-	age, err := signature.Verify(key, r.Header.Get("X-CIO-Timestamp"), r.Header.Get("X-CIO-Signature"), body, s.now(), s.opt.SigWindow)
-	if err != nil {
-		s.m.SignatureFailure.WithLabelValues(sigReason(err)).Inc()
-		return domain.Errorf(domain.ErrUnauthorized, "%s", err.Error())
-	}
-	s.m.SignatureAge.Observe(age.Seconds())
-	return nil
-}
-
-func sigReason(err error) string {
-	r := strings.ToLower(err.Error())
-	switch {
-	case errors.Is(err, signature.ErrMissing):
-		return "missing"
-	case errors.Is(err, signature.ErrTimestamp):
-		return "bad_timestamp"
-	case errors.Is(err, signature.ErrTooNew):
-		return "too_new"
-	case errors.Is(err, signature.ErrTooOld):
-		return "too_old"
-	case strings.Contains(r, "match"):
-		return "mismatch"
-	}
-	return "other"
 }

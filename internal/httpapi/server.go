@@ -20,58 +20,40 @@ import (
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/metrics"
-	"github.com/cioloader/cioloader/internal/postgres"
-	"github.com/cioloader/cioloader/internal/signature"
-	"github.com/cioloader/cioloader/internal/stitch"
 )
-
-// TokenStore finds what a webhook token opens.
-type TokenStore interface {
-	FindTarget(ctx context.Context, tokenHash []byte) (postgres.Target, error)
-}
 
 // Readiness reports whether the database is usable.
 type Readiness interface {
 	Ready(ctx context.Context) error
 }
 
-// Submitter commits a prepared request (ingest.Batcher).
-type Submitter interface {
-	Submit(ctx context.Context, r *ingest.Request) error
-}
-
 // Options configures the server.
 type Options struct {
 	AdminToken    string
 	MaxBodyBytes  int64
-	MaxEvents     int
 	InflightBytes int64         // the in-flight memory budget
 	MemoryFactor  int64         // budget charged per body byte read
 	ShareBytes    int64         // most of the budget one integration may hold
 	BodyTimeout   time.Duration // to receive a body once its headers are in
-	SigWindow     signature.Window
-	Limits        stitch.Limits
 }
 
 // Server is cioloader's HTTP server.
 type Server struct {
 	e        *echo.Echo
 	opt      Options
-	tokens   TokenStore
+	ingester *ingest.Service
 	ready    Readiness
-	submit   Submitter
 	admin    *admin.Service
 	log      *slog.Logger
 	m        *metrics.Metrics
-	seq      *ingest.Sequencer
 	now      func() time.Time
 	inflight *budget.Budget
 }
 
 // New builds the server and its routes.
-func New(opt Options, tokens TokenStore, ready Readiness, submit Submitter, adm *admin.Service, log *slog.Logger, m *metrics.Metrics) *Server {
-	s := &Server{opt: opt, tokens: tokens, ready: ready, submit: submit, admin: adm, log: log, m: m,
-		seq: ingest.NewSequencer(nil), now: time.Now, inflight: budget.New(opt.InflightBytes, opt.ShareBytes)}
+func New(opt Options, ing *ingest.Service, ready Readiness, adm *admin.Service, log *slog.Logger, m *metrics.Metrics) *Server {
+	s := &Server{opt: opt, ingester: ing, ready: ready, admin: adm, log: log, m: m,
+		now: time.Now, inflight: budget.New(opt.InflightBytes, opt.ShareBytes)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

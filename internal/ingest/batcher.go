@@ -10,34 +10,31 @@ import (
 
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/metrics"
+	"github.com/cioloader/cioloader/internal/stitch"
 )
 
 // Writer commits a group of requests in one transaction: all of them or none.
+// It writes exactly what it is given and reports values the database refuses
+// as domain.ErrDataRefused; Batcher.write says what happens then.
 type Writer interface {
 	WriteBatch(ctx context.Context, reqs []*Request) error
 }
 
-// BatcherConfig bounds the group commit.
+// BatcherConfig bounds the group commit. Its values come from config.Config
+// (CIOLOADER_BATCH_WORKERS, _BATCH_MAX_EVENTS, _QUEUE_LEN, _COMMIT_DEADLINE),
+// which holds the defaults; NewBatcher only checks them.
 type BatcherConfig struct {
-	Workers   int           // concurrent transactions (default 4)
-	MaxEvents int           // events per transaction (default 500)
-	QueueLen  int           // requests waiting before new ones get 503 (default 10,000)
-	Deadline  time.Duration // per request, from submit to commit (default 3 s)
+	Workers   int           // concurrent transactions
+	MaxEvents int           // events per transaction
+	QueueLen  int           // requests waiting before new ones get 503
+	Deadline  time.Duration // per request, from submit to commit
 }
 
-func (c *BatcherConfig) defaults() {
-	if c.Workers <= 0 {
-		c.Workers = 4
+func (c BatcherConfig) validate() error {
+	if c.Workers <= 0 || c.MaxEvents <= 0 || c.QueueLen <= 0 || c.Deadline <= 0 {
+		return fmt.Errorf("batcher: workers, max events, queue length and deadline must all be positive (got %+v)", c)
 	}
-	if c.MaxEvents <= 0 {
-		c.MaxEvents = 500
-	}
-	if c.QueueLen <= 0 {
-		c.QueueLen = 10000
-	}
-	if c.Deadline <= 0 {
-		c.Deadline = 3 * time.Second
-	}
+	return nil
 }
 
 // Batcher is the group commit. Each worker blocks for one request, then takes
@@ -51,13 +48,23 @@ type Batcher struct {
 
 	mu     sync.RWMutex
 	closed bool
-	queue  chan *Request
+	queue  chan *job
+}
+
+// job is a submitted request and its bookkeeping: when its client stops
+// waiting, and where its answer goes.
+type job struct {
+	req      *Request
+	deadline time.Time
+	done     chan error // buffered: one answer, never blocks the worker
 }
 
 // NewBatcher makes a batcher writing through w.
-func NewBatcher(w Writer, cfg BatcherConfig, log *slog.Logger, m *metrics.Metrics) *Batcher {
-	cfg.defaults()
-	return &Batcher{cfg: cfg, w: w, log: log, m: m, queue: make(chan *Request, cfg.QueueLen)}
+func NewBatcher(w Writer, cfg BatcherConfig, log *slog.Logger, m *metrics.Metrics) (*Batcher, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Batcher{cfg: cfg, w: w, log: log, m: m, queue: make(chan *job, cfg.QueueLen)}, nil
 }
 
 // errShuttingDown and errQueueFull are transient: the client should retry.
@@ -70,15 +77,14 @@ var (
 // Submit queues r and waits until its transaction commits or fails, or its
 // deadline passes. A nil error means every event of r is committed.
 func (b *Batcher) Submit(ctx context.Context, r *Request) error {
-	r.deadline = time.Now().Add(b.cfg.Deadline)
-	r.done = make(chan error, 1)
-	if err := b.enqueue(r); err != nil {
+	j := &job{req: r, deadline: time.Now().Add(b.cfg.Deadline), done: make(chan error, 1)}
+	if err := b.enqueue(j); err != nil {
 		return err
 	}
-	timer := time.NewTimer(time.Until(r.deadline))
+	timer := time.NewTimer(time.Until(j.deadline))
 	defer timer.Stop()
 	select {
-	case err := <-r.done:
+	case err := <-j.done:
 		return err
 	case <-timer.C:
 		return errDeadline
@@ -87,14 +93,14 @@ func (b *Batcher) Submit(ctx context.Context, r *Request) error {
 	}
 }
 
-func (b *Batcher) enqueue(r *Request) error {
+func (b *Batcher) enqueue(j *job) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {
 		return errShuttingDown
 	}
 	select {
-	case b.queue <- r:
+	case b.queue <- j:
 		b.gaugeQueue()
 		return nil
 	default:
@@ -130,26 +136,26 @@ func (b *Batcher) work() {
 
 // collect returns first plus whatever is queued now, up to MaxEvents, leaving
 // out requests whose deadline has already passed (their clients got 503).
-func (b *Batcher) collect(first *Request) []*Request {
+func (b *Batcher) collect(first *job) []*job {
 	now := time.Now()
-	batch := make([]*Request, 0, 16)
+	batch := make([]*job, 0, 16)
 	events := 0
-	add := func(r *Request) {
-		if now.After(r.deadline) {
-			r.done <- errDeadline
+	add := func(j *job) {
+		if now.After(j.deadline) {
+			j.done <- errDeadline
 			return
 		}
-		batch = append(batch, r)
-		events += len(r.Events) + len(r.Rejected)
+		batch = append(batch, j)
+		events += len(j.req.Events) + len(j.req.Rejected)
 	}
 	add(first)
 	for events < b.cfg.MaxEvents {
 		select {
-		case r, ok := <-b.queue:
+		case j, ok := <-b.queue:
 			if !ok {
 				return batch
 			}
-			add(r)
+			add(j)
 		default:
 			return batch
 		}
@@ -157,37 +163,60 @@ func (b *Batcher) collect(first *Request) []*Request {
 	return batch
 }
 
-// write commits batch; when a multi-request batch fails for a reason other
-// than the database being unavailable, each request is retried alone so one
-// bad request cannot fail its neighbours.
-func (b *Batcher) write(batch []*Request) {
+// write commits batch and answers each of its requests. It and commit are
+// the failure path, in one place. The Writer writes exactly what it is given,
+// all of it or none, and reports values Postgres refuses as
+// domain.ErrDataRefused. The batcher then:
+//
+//  1. answers a whole batch with its error when the database is unavailable
+//     (domain.ErrUnavailable, the deadline included): retrying would only
+//     add load, and the clients retry;
+//  2. retries every request of a batch that failed for any other reason on
+//     its own, so one bad request cannot fail its neighbours;
+//  3. writes a request that fails on its own with domain.ErrDataRefused once
+//     more as raw-only (see rawOnly): every event whole in _sdc_raw with a
+//     problem row saying why, so a value Postgres refuses cannot block an
+//     integration's webhook with 503s for ever. What that write answers is
+//     the request's answer.
+//
+// A nil answer still means every event of the request is committed.
+func (b *Batcher) write(batch []*job) {
 	err := b.commit(batch)
 	if err != nil && len(batch) > 1 && !errors.Is(err, domain.ErrUnavailable) {
 		b.log.Warn("batch failed; retrying its requests one by one", "requests", len(batch), "err", err)
-		for _, r := range batch {
-			r.done <- b.commit([]*Request{r})
+		for _, j := range batch {
+			j.done <- b.commit([]*job{j})
 		}
 		return
 	}
-	for _, r := range batch {
-		r.done <- err
+	for _, j := range batch {
+		j.done <- err
 	}
 }
 
-func (b *Batcher) commit(batch []*Request) error {
+// commit writes batch in one transaction before the latest of its deadlines;
+// a lone request whose values are refused is written again raw-only (step 3)
+// within the same deadline.
+func (b *Batcher) commit(batch []*job) error {
 	latest := batch[0].deadline
 	events := 0
-	for _, r := range batch {
-		if r.deadline.After(latest) {
-			latest = r.deadline
+	reqs := make([]*Request, len(batch))
+	for i, j := range batch {
+		if j.deadline.After(latest) {
+			latest = j.deadline
 		}
-		events += len(r.Events)
+		events += len(j.req.Events)
+		reqs[i] = j.req
 	}
 	// The write must not be cut short by shutdown, only by the requests' own deadline.
 	ctx, cancel := context.WithDeadline(context.Background(), latest)
 	defer cancel()
 	start := time.Now()
-	err := b.w.WriteBatch(ctx, batch)
+	err := b.w.WriteBatch(ctx, reqs)
+	if len(reqs) == 1 && errors.Is(err, domain.ErrDataRefused) {
+		b.log.Warn("Postgres refused a request's columns; storing its events in _sdc_raw only", "schema", reqs[0].Schema, "err", err)
+		err = b.w.WriteBatch(ctx, []*Request{rawOnly(reqs[0], refusal(err))})
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w: %w", errDeadline, err)
@@ -201,6 +230,31 @@ func (b *Batcher) commit(batch []*Request) error {
 		b.m.BatchRequests.Observe(float64(len(batch)))
 	}
 	return nil
+}
+
+// rawOnly is r with every event's flattened values dropped: only the system
+// columns, _sdc_raw and the RudderStack copy are written, and each event gets
+// a problem row giving reason.
+func rawOnly(r *Request, reason string) *Request {
+	c := *r
+	c.Events = make([]Event, len(r.Events))
+	for i, e := range r.Events {
+		e.Flat = stitch.Result{
+			Tables:   []stitch.Table{{Name: "data", Rows: []stitch.Row{{}}}},
+			Problems: []stitch.Problem{{Table: "data", Reason: "Postgres refused this event's columns (" + reason + "); the event is kept in _sdc_raw only"}},
+		}
+		c.Events[i] = e
+	}
+	return &c
+}
+
+// refusal is the database's own words in a domain.ErrDataRefused.
+func refusal(err error) string {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return de.Message
+	}
+	return err.Error()
 }
 
 func (b *Batcher) countFailure(err error) {

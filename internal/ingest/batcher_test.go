@@ -68,9 +68,25 @@ func (w *recordingWriter) sizes() []int {
 	return out
 }
 
+// testConfig is a valid BatcherConfig with one worker, changed by set.
+func testConfig(set func(*BatcherConfig)) BatcherConfig {
+	c := BatcherConfig{Workers: 1, MaxEvents: 500, QueueLen: 100, Deadline: 3 * time.Second}
+	if set != nil {
+		set(&c)
+	}
+	return c
+}
+
+func newBatcher(t *testing.T, w Writer, cfg BatcherConfig) *Batcher {
+	t.Helper()
+	b, err := NewBatcher(w, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	require.NoError(t, err)
+	return b
+}
+
 func startBatcher(t *testing.T, w Writer, cfg BatcherConfig) *Batcher {
 	t.Helper()
-	b := NewBatcher(w, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	b := newBatcher(t, w, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = b.Run(ctx); close(done) }()
@@ -86,7 +102,7 @@ func req(events int) *Request {
 func TestBatcherLoneRequestCommitsAtOnce(t *testing.T) {
 	t.Parallel()
 	w := &recordingWriter{}
-	b := startBatcher(t, w, BatcherConfig{Workers: 1})
+	b := startBatcher(t, w, testConfig(nil))
 	start := time.Now()
 	require.NoError(t, b.Submit(context.Background(), req(1)))
 	require.Less(t, time.Since(start), 200*time.Millisecond)
@@ -97,7 +113,7 @@ func TestBatcherLoneRequestCommitsAtOnce(t *testing.T) {
 func TestBatcherGroupsQueuedRequests(t *testing.T) {
 	t.Parallel()
 	w := newGatedWriter()
-	b := startBatcher(t, w, BatcherConfig{Workers: 1, MaxEvents: 100})
+	b := startBatcher(t, w, testConfig(func(c *BatcherConfig) { c.MaxEvents = 100 }))
 	var wg sync.WaitGroup
 	errs := make(chan error, 11)
 	wg.Go(func() { errs <- b.Submit(context.Background(), req(1)) })
@@ -120,7 +136,7 @@ func TestBatcherGroupsQueuedRequests(t *testing.T) {
 func TestBatcherBoundsBatchSize(t *testing.T) {
 	t.Parallel()
 	w := newGatedWriter()
-	b := startBatcher(t, w, BatcherConfig{Workers: 1, MaxEvents: 5})
+	b := startBatcher(t, w, testConfig(func(c *BatcherConfig) { c.MaxEvents = 5 }))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = b.Submit(context.Background(), req(1)) })
 	w.waitEntered(t)
@@ -148,7 +164,7 @@ func TestBatcherIsolatesAFailingRequest(t *testing.T) {
 		}
 		return nil
 	}}
-	b := startBatcher(t, w, BatcherConfig{Workers: 1})
+	b := startBatcher(t, w, testConfig(nil))
 	first := req(1)
 	var wg sync.WaitGroup
 	results := map[*Request]error{}
@@ -180,7 +196,7 @@ func TestBatcherUnavailableFailsWholeBatch(t *testing.T) {
 	w := &recordingWriter{fail: func([]*Request) error {
 		return domain.Errorf(domain.ErrUnavailable, "database down")
 	}}
-	b := startBatcher(t, w, BatcherConfig{Workers: 1})
+	b := startBatcher(t, w, testConfig(nil))
 	err := b.Submit(context.Background(), req(2))
 	require.ErrorIs(t, err, domain.ErrUnavailable)
 	require.Equal(t, []int{1}, w.sizes())
@@ -190,7 +206,7 @@ func TestBatcherUnavailableFailsWholeBatch(t *testing.T) {
 func TestBatcherDeadline(t *testing.T) {
 	t.Parallel()
 	w := newGatedWriter()
-	b := startBatcher(t, w, BatcherConfig{Workers: 1, Deadline: 100 * time.Millisecond})
+	b := startBatcher(t, w, testConfig(func(c *BatcherConfig) { c.Deadline = 100 * time.Millisecond }))
 	start := time.Now()
 	err := b.Submit(context.Background(), req(1))
 	require.ErrorIs(t, err, domain.ErrUnavailable)
@@ -201,7 +217,7 @@ func TestBatcherDeadline(t *testing.T) {
 func TestBatcherQueueFull(t *testing.T) {
 	t.Parallel()
 	w := newGatedWriter()
-	b := startBatcher(t, w, BatcherConfig{Workers: 1, QueueLen: 1, Deadline: 2 * time.Second})
+	b := startBatcher(t, w, testConfig(func(c *BatcherConfig) { c.QueueLen = 1; c.Deadline = 2 * time.Second }))
 	go func() { _ = b.Submit(context.Background(), req(1)) }() // held by the worker
 	w.waitEntered(t)
 	go func() { _ = b.Submit(context.Background(), req(1)) }() // fills the queue
@@ -216,7 +232,7 @@ func TestBatcherQueueFull(t *testing.T) {
 func TestBatcherShutdownDrains(t *testing.T) {
 	t.Parallel()
 	w := newGatedWriter()
-	b := NewBatcher(w, BatcherConfig{Workers: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	b := newBatcher(t, w, testConfig(nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = b.Run(ctx); close(done) }()

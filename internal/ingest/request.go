@@ -21,15 +21,14 @@ type Event struct {
 	Rudder *rudder.Event
 }
 
-// Request is everything one HTTP request asks to be written, as one atomic unit.
+// Request is everything one delivery asks to be written, as one atomic unit.
+// It is pure data; the batcher's bookkeeping lives in its job.
 type Request struct {
 	Schema     string
 	ReceivedAt time.Time
 	Events     []Event
 	Rejected   []webhook.Rejection
 	Replaced   int // characters replaced by U+FFFD while decoding
-	deadline   time.Time
-	done       chan error
 }
 
 // Sequencer hands out _sdc_sequence values: receipt time in Unix nanoseconds,

@@ -121,8 +121,9 @@ func (s *Store) Ready(ctx context.Context) error {
 }
 
 // translate maps driver errors to domain errors: "database down or busy" →
-// ErrUnavailable, no rows → ErrNotFound, unique violation → ErrConflict.
-// Anything else is returned unchanged (a bug or a data problem).
+// ErrUnavailable, no rows → ErrNotFound, unique violation → ErrConflict,
+// values Postgres refuses → ErrDataRefused (with Postgres's message).
+// Anything else is returned unchanged.
 func translate(err error) error {
 	if err == nil {
 		return nil
@@ -141,6 +142,8 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %w", domain.ErrConflict, err)
 		case transientSQLState(pgErr.Code):
 			return fmt.Errorf("%w: database: %s", domain.ErrUnavailable, pgErr.Message)
+		case dataError(pgErr.Code):
+			return fmt.Errorf("%w (SQLSTATE %s)", domain.Errorf(domain.ErrDataRefused, "%s", pgErr.Message), pgErr.Code)
 		}
 		return err
 	}
@@ -184,6 +187,11 @@ func transientSQLState(code string) bool {
 		return true
 	}
 	return false
+}
+
+// dataError: data exceptions (22) and program limits such as "row is too big" (54).
+func dataError(code string) bool {
+	return strings.HasPrefix(code, "22") || strings.HasPrefix(code, "54")
 }
 
 func transientErr(err error) bool {

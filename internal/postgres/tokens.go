@@ -12,13 +12,8 @@ import (
 	"github.com/cioloader/cioloader/internal/domain"
 )
 
-// Target is what a valid token opens: one URL of one enabled integration.
-type Target struct {
-	URLID         int64
-	IntegrationID int64
-	Schema        string
-	SigningKey    []byte // nil when the integration has none
-}
+// Target is what a valid token opens (domain.Target).
+type Target = domain.Target
 
 // tokenCache trusts a look-up for ttl; revocations clear it at once (locally,
 // and on other replicas through NOTIFY), so ttl is only the fallback bound.

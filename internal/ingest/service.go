@@ -1,0 +1,139 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/cioloader/cioloader/internal/domain"
+	"github.com/cioloader/cioloader/internal/metrics"
+	"github.com/cioloader/cioloader/internal/signature"
+	"github.com/cioloader/cioloader/internal/stitch"
+	"github.com/cioloader/cioloader/internal/token"
+	"github.com/cioloader/cioloader/internal/webhook"
+)
+
+// TargetFinder finds what a webhook token opens, by the token's hash. Unknown,
+// revoked and disabled all give domain.ErrNotFound.
+type TargetFinder interface {
+	FindTarget(ctx context.Context, tokenHash []byte) (domain.Target, error)
+}
+
+// Submitter commits a prepared request: a nil error means it is committed (Batcher).
+type Submitter interface {
+	Submit(ctx context.Context, r *Request) error
+}
+
+// ServiceConfig bounds what one delivery may hold.
+type ServiceConfig struct {
+	MaxEvents int // events in one body
+	Limits    stitch.Limits
+	SigWindow signature.Window
+}
+
+// Service is the ingest use case: token → verify → decode → prepare → submit.
+// The transport reads the body in between (Open, then Ingest), because
+// reading it is where its own limits apply.
+type Service struct {
+	cfg     ServiceConfig
+	targets TargetFinder
+	submit  Submitter
+	seq     *Sequencer
+	m       *metrics.Metrics
+	now     func() time.Time
+}
+
+// NewService builds the use case over targets and submit (now: time.Now when nil).
+func NewService(cfg ServiceConfig, targets TargetFinder, submit Submitter, m *metrics.Metrics, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{cfg: cfg, targets: targets, submit: submit, seq: NewSequencer(now), m: m, now: now}
+}
+
+// Delivery is one webhook delivery as the transport received it.
+type Delivery struct {
+	Target     domain.Target
+	ReceivedAt time.Time
+	Timestamp  string // X-CIO-Timestamp
+	Signature  string // X-CIO-Signature
+	Body       []byte // untouched: the signature covers these bytes
+	// Admit, when set, is asked once the body is decoded, before its events
+	// are prepared (decoded events cost memory the transport budgets); an
+	// error refuses the delivery and is returned as is.
+	Admit func(events int) error
+}
+
+// Result is what a committed delivery held.
+type Result struct {
+	Accepted int `json:"accepted"`
+	Rejected int `json:"rejected"`
+}
+
+// errUnknownToken is the one answer for unknown, revoked and malformed tokens.
+var errUnknownToken = domain.Errorf(domain.ErrNotFound, "unknown or revoked webhook URL")
+
+// Open finds what tok opens. A token that cannot be one is refused without a look-up.
+func (s *Service) Open(ctx context.Context, tok string) (domain.Target, error) {
+	if !token.Plausible(tok) {
+		return domain.Target{}, errUnknownToken
+	}
+	return s.targets.FindTarget(ctx, token.Hash(tok))
+}
+
+// Ingest verifies, decodes, prepares and commits d. A nil error means every
+// accepted event is committed.
+func (s *Service) Ingest(ctx context.Context, d Delivery) (Result, error) {
+	if d.Target.SigningKey != nil {
+		if err := s.verify(d); err != nil {
+			return Result{}, err
+		}
+	}
+	batch, err := webhook.Decode(d.Body, s.cfg.MaxEvents)
+	var inv *webhook.InvalidError
+	if errors.As(err, &inv) {
+		return Result{}, domain.Errorf(domain.ErrInvalid, "%s", inv.Msg)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if d.Admit != nil {
+		if err := d.Admit(len(batch.Events) + len(batch.Rejected)); err != nil {
+			return Result{}, err
+		}
+	}
+	req := Prepare(d.Target.Schema, d.ReceivedAt, batch, s.seq, s.cfg.Limits)
+	if err := s.submit.Submit(ctx, req); err != nil {
+		return Result{}, err
+	}
+	return Result{Accepted: len(batch.Events), Rejected: len(batch.Rejected)}, nil
+}
+
+// verify checks the Customer.io signature on the untouched body bytes.
+func (s *Service) verify(d Delivery) error {
+	age, err := signature.Verify(d.Target.SigningKey, d.Timestamp, d.Signature, d.Body, s.now(), s.cfg.SigWindow)
+	if err != nil {
+		s.m.SignatureFailure.WithLabelValues(sigReason(err)).Inc()
+		return domain.Errorf(domain.ErrUnauthorized, "%s", err.Error())
+	}
+	s.m.SignatureAge.Observe(age.Seconds())
+	return nil
+}
+
+func sigReason(err error) string {
+	r := strings.ToLower(err.Error())
+	switch {
+	case errors.Is(err, signature.ErrMissing):
+		return "missing"
+	case errors.Is(err, signature.ErrTimestamp):
+		return "bad_timestamp"
+	case errors.Is(err, signature.ErrTooNew):
+		return "too_new"
+	case errors.Is(err, signature.ErrTooOld):
+		return "too_old"
+	case strings.Contains(r, "match"):
+		return "mismatch"
+	}
+	return "other"
+}

@@ -1,0 +1,90 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cioloader/cioloader/internal/domain"
+	"github.com/cioloader/cioloader/internal/metrics"
+	"github.com/cioloader/cioloader/internal/signature"
+	"github.com/cioloader/cioloader/internal/stitch"
+	"github.com/cioloader/cioloader/internal/token"
+)
+
+type fakeTargets struct {
+	looked int
+	target domain.Target
+}
+
+func (f *fakeTargets) FindTarget(_ context.Context, hash []byte) (domain.Target, error) {
+	f.looked++
+	return f.target, nil
+}
+
+type fakeSubmitter struct{ got []*Request }
+
+func (f *fakeSubmitter) Submit(_ context.Context, r *Request) error {
+	f.got = append(f.got, r)
+	return nil
+}
+
+func newTestService() (*Service, *fakeTargets, *fakeSubmitter) {
+	tg := &fakeTargets{target: domain.Target{URLID: 1, IntegrationID: 2, Schema: "shop"}}
+	sub := &fakeSubmitter{}
+	cfg := ServiceConfig{MaxEvents: 10, Limits: stitch.DefaultLimits(), SigWindow: signature.DefaultWindow()}
+	return NewService(cfg, tg, sub, metrics.New(), nil), tg, sub
+}
+
+// Ensure a string that cannot be a token is refused as unknown without a look-up.
+func TestServiceOpenImplausibleToken(t *testing.T) {
+	t.Parallel()
+	s, tg, _ := newTestService()
+	_, err := s.Open(context.Background(), "nope")
+	require.ErrorIs(t, err, domain.ErrNotFound)
+	require.Zero(t, tg.looked)
+	tok, err := token.New()
+	require.NoError(t, err)
+	got, err := s.Open(context.Background(), tok)
+	require.NoError(t, err)
+	require.Equal(t, "shop", got.Schema)
+}
+
+// Ensure a delivery is decoded, admitted, prepared for its target's schema and submitted.
+func TestServiceIngest(t *testing.T) {
+	t.Parallel()
+	s, tg, sub := newTestService()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var admitted int
+	res, err := s.Ingest(context.Background(), Delivery{Target: tg.target, ReceivedAt: at,
+		Body: []byte(`[{"event_id":"a"},{"nope":1}]`), Admit: func(n int) error { admitted = n; return nil }})
+	require.NoError(t, err)
+	require.Equal(t, Result{Accepted: 1, Rejected: 1}, res)
+	require.Equal(t, 2, admitted)
+	require.Len(t, sub.got, 1)
+	require.Equal(t, "shop", sub.got[0].Schema)
+	require.Equal(t, at, sub.got[0].ReceivedAt)
+}
+
+// Ensure each refusal comes before anything is submitted, with its domain error.
+func TestServiceIngestRefusals(t *testing.T) {
+	t.Parallel()
+	full := errors.New("budget full")
+	for _, tc := range []struct {
+		name string
+		d    Delivery
+		want error
+	}{
+		{"unsigned", Delivery{Target: domain.Target{SigningKey: []byte("k")}, Body: []byte(`{"event_id":"a"}`)}, domain.ErrUnauthorized},
+		{"invalid", Delivery{Body: []byte(`{`)}, domain.ErrInvalid},
+		{"over budget", Delivery{Body: []byte(`{"event_id":"a"}`), Admit: func(int) error { return full }}, full},
+	} {
+		s, _, sub := newTestService()
+		_, err := s.Ingest(context.Background(), tc.d)
+		require.ErrorIs(t, err, tc.want, tc.name)
+		require.Empty(t, sub.got, tc.name)
+	}
+}
