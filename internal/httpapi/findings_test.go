@@ -16,13 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cioloader/cioloader/internal/admin"
+	"github.com/cioloader/cioloader/internal/app"
 	"github.com/cioloader/cioloader/internal/apptest"
+	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/httpapi"
 	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/metrics"
 	"github.com/cioloader/cioloader/internal/postgres"
-	"github.com/cioloader/cioloader/internal/signature"
-	"github.com/cioloader/cioloader/internal/stitch"
 )
 
 // Ensure NUL characters in admin JSON are a 400 that says so, never a 500
@@ -151,13 +151,14 @@ func TestUnreachableDatabaseNamesNothing(t *testing.T) {
 	var logs strings.Builder
 	log := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))
 	m := metrics.New()
-	store, err := postgres.Open(context.Background(), dbURL, postgres.Config{}, log, m)
+	cfg := config.Defaults()
+	store, err := postgres.Open(context.Background(), dbURL, app.StoreConfig(cfg), log, m)
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
 	batcher := ingest.NewBatcher(store, ingest.BatcherConfig{}, log, m)
 	token := strings.Repeat("t", 32)
 	srv := httpapi.New(httpapi.Options{AdminToken: token, MaxBodyBytes: 1 << 20, MaxEvents: 100, InflightBytes: 1 << 24,
-		SigWindow: signature.DefaultWindow(), Limits: stitch.DefaultLimits()},
+		SigWindow: app.SignatureWindow(cfg), Limits: app.FlattenLimits(cfg)},
 		store, store, batcher, &admin.Service{Store: store, BaseURL: "http://x"}, log, m)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/rudder"
@@ -20,8 +21,13 @@ type ReplayStats struct {
 	Skipped int64 // rows whose raw copy could not be decoded (left untouched)
 }
 
+// replayer rebuilds the derived tables of a schema from data._sdc_raw.
+type replayer struct {
+	pool *pgxpool.Pool
+}
+
 // CountEvents returns the number of rows in schema.data.
-func (s *Store) CountEvents(ctx context.Context, schema string) (int64, error) {
+func (s *replayer) CountEvents(ctx context.Context, schema string) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+ident(schema, "data")).Scan(&n)
 	return n, translate(err)
@@ -33,7 +39,7 @@ func (s *Store) CountEvents(ctx context.Context, schema string) (int64, error) {
 // progress after each. It is safe while ingest continues: rows are written
 // with data's own sequence under "<=", so a newer copy committed meanwhile
 // (higher sequence) is never overwritten.
-func (s *Store) Replay(ctx context.Context, schema string, size int, progress func(rows int64)) (ReplayStats, error) {
+func (s *replayer) Replay(ctx context.Context, schema string, size int, progress func(rows int64)) (ReplayStats, error) {
 	var st ReplayStats
 	after := ""
 	for {
@@ -64,7 +70,7 @@ func (s *Store) Replay(ctx context.Context, schema string, size int, progress fu
 	}
 }
 
-func (s *Store) replayPage(ctx context.Context, schema, after string, size int) ([]*ingest.Event, map[*ingest.Event]time.Time, string, int64, error) {
+func (s *replayer) replayPage(ctx context.Context, schema, after string, size int) ([]*ingest.Event, map[*ingest.Event]time.Time, string, int64, error) {
 	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT event_id, _sdc_sequence, coalesce(_sdc_received_at, _sdc_batched_at, now()), _sdc_raw::text
 		FROM %s WHERE event_id > $1 ORDER BY event_id LIMIT $2`, ident(schema, "data")), after, size)
 	if err != nil {
@@ -105,7 +111,7 @@ func decodeObject(raw string) (map[string]any, bool) {
 // replayWrite upserts one page of rudder_events and, in the same transaction,
 // removes the rows it wrote whose data row is gone: an erasure (erasure.go)
 // that deleted the event after the page was read must not see it come back.
-func (s *Store) replayWrite(ctx context.Context, schema string, evs []*ingest.Event, received map[*ingest.Event]time.Time) (int64, error) {
+func (s *replayer) replayWrite(ctx context.Context, schema string, evs []*ingest.Event, received map[*ingest.Event]time.Time) (int64, error) {
 	ids := make([]string, len(evs))
 	for i, e := range evs {
 		ids[i] = e.ID
