@@ -27,13 +27,21 @@ type writeBundle struct {
 	store  *postgres.Store
 	schema string
 	conn   *pgx.Conn
+	url    string
+	cfg    postgres.Config
 }
 
 func setupWrite(t *testing.T) *writeBundle {
 	t.Helper()
+	return setupWriteWith(t, storeConfig(8))
+}
+
+// setupWriteWith is setupWrite with the store configured by cfg.
+func setupWriteWith(t *testing.T, cfg postgres.Config) *writeBundle {
+	t.Helper()
 	ctx := context.Background()
 	url := testdb.New(t)
-	store, err := postgres.Open(ctx, url, storeConfig(8), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	store, err := postgres.Open(ctx, url, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
 	in, err := store.CreateIntegration(ctx, "Writer Test")
@@ -41,7 +49,7 @@ func setupWrite(t *testing.T) *writeBundle {
 	conn, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-	return &writeBundle{store: store, schema: in.Schema, conn: conn}
+	return &writeBundle{store: store, schema: in.Schema, conn: conn, url: url, cfg: cfg}
 }
 
 // request builds one ingest request from JSON bodies, giving the events the
