@@ -118,7 +118,13 @@ func (s *eraser) Erase(ctx context.Context, in domain.Integration, ids []domain.
 	for i, id := range ids {
 		kinds[i], values[i] = id.Kind, id.Value
 	}
-	er, keys, err := s.recordErasure(ctx, in, kinds, values, requestedBy, ttl)
+	var er domain.Erasure
+	var keys []string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		er, keys, err = recordErasure(ctx, tx, in, kinds, values, requestedBy, ttl)
+		return err
+	})
 	if err != nil {
 		return er, fmt.Errorf("erase: %w", translate(err))
 	}
@@ -146,35 +152,30 @@ func (s *eraser) Erase(ctx context.Context, in domain.Integration, ids []domain.
 	return er, nil
 }
 
-// recordErasure commits the audit row and the tombstones (purging expired
-// ones), and returns the normalised keys. The hashes are computed by
+// recordErasure writes the audit row and the tombstones (purging expired
+// ones), and returns the normalised keys; Erase commits them before deleting. The hashes are computed by
 // cioloader.erasure_hash, the same function the ingest check uses.
-func (s *eraser) recordErasure(ctx context.Context, in domain.Integration, kinds, values []string, by string, ttl time.Duration) (domain.Erasure, []string, error) {
-	var er domain.Erasure
+func recordErasure(ctx context.Context, tx pgx.Tx, in domain.Integration, kinds, values []string, by string, ttl time.Duration) (domain.Erasure, []string, error) {
+	if _, err := tx.Exec(ctx, `DELETE FROM cioloader.erasure_tombstones WHERE expires_at <= now()`); err != nil {
+		return domain.Erasure{}, nil, err
+	}
 	var keys []string
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM cioloader.erasure_tombstones WHERE expires_at <= now()`); err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, `SELECT array_agg(DISTINCT cioloader.erasure_key(k, v))
-			FROM unnest($1::text[], $2::text[]) AS u(k, v)`, kinds, values).Scan(&keys); err != nil {
-			return err
-		}
-		row := tx.QueryRow(ctx, `INSERT INTO cioloader.erasures (integration_id, requested_by, identifier_hashes, tombstones_until)
-			SELECT $1, $2, array_agg(encode(cioloader.erasure_hash(k), 'hex') ORDER BY k), now() + make_interval(secs => $4)
-			FROM unnest($3::text[]) AS k
-			RETURNING `+erasureCols, in.ID, by, keys, ttl.Seconds())
-		var err error
-		if er, err = scanErasure(row); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO cioloader.erasure_tombstones AS t (schema_name, key_hash, erasure_id, expires_at)
-			SELECT $1, cioloader.erasure_hash(k), $2, $3 FROM unnest($4::text[]) AS k
-			ON CONFLICT (schema_name, key_hash) DO UPDATE
-			SET erasure_id = EXCLUDED.erasure_id, expires_at = greatest(t.expires_at, EXCLUDED.expires_at)`,
-			in.Schema, er.ID, er.TombstonesUntil, keys)
-		return err
-	})
+	if err := tx.QueryRow(ctx, `SELECT array_agg(DISTINCT cioloader.erasure_key(k, v))
+		FROM unnest($1::text[], $2::text[]) AS u(k, v)`, kinds, values).Scan(&keys); err != nil {
+		return domain.Erasure{}, nil, err
+	}
+	er, err := scanErasure(tx.QueryRow(ctx, `INSERT INTO cioloader.erasures (integration_id, requested_by, identifier_hashes, tombstones_until)
+		SELECT $1, $2, array_agg(encode(cioloader.erasure_hash(k), 'hex') ORDER BY k), now() + make_interval(secs => $4)
+		FROM unnest($3::text[]) AS k
+		RETURNING `+erasureCols, in.ID, by, keys, ttl.Seconds()))
+	if err != nil {
+		return er, nil, err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO cioloader.erasure_tombstones AS t (schema_name, key_hash, erasure_id, expires_at)
+		SELECT $1, cioloader.erasure_hash(k), $2, $3 FROM unnest($4::text[]) AS k
+		ON CONFLICT (schema_name, key_hash) DO UPDATE
+		SET erasure_id = EXCLUDED.erasure_id, expires_at = greatest(t.expires_at, EXCLUDED.expires_at)`,
+		in.Schema, er.ID, er.TombstonesUntil, keys)
 	return er, keys, err
 }
 

@@ -52,14 +52,16 @@ func (s *replayer) Replay(ctx context.Context, schema string, size int, progress
 			return st, nil
 		}
 		if len(evs) > 0 {
-			written, err := s.replayWrite(ctx, schema, evs, received)
+			var written int64
+			err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+				var err error
+				written, err = replayWrite(ctx, tx, schema, evs, received, after, last)
+				return err
+			})
 			if err != nil {
 				return st, fmt.Errorf("replay %s: %w", schema, translate(err))
 			}
 			st.Written += written
-			if _, err := s.pool.Exec(ctx, factsFill(schema, "d.event_id > $1 AND d.event_id <= $2", "<="), after, last); err != nil {
-				return st, fmt.Errorf("replay %s: %w", schema, translate(err))
-			}
 		}
 		st.Rows += n
 		st.Skipped += skipped
@@ -108,25 +110,25 @@ func decodeObject(raw string) (map[string]any, bool) {
 	return obj, true
 }
 
-// replayWrite upserts one page of rudder_events and, in the same transaction,
-// removes the rows it wrote whose data row is gone: an erasure (erasure.go)
-// that deleted the event after the page was read must not see it come back.
-func (s *replayer) replayWrite(ctx context.Context, schema string, evs []*ingest.Event, received map[*ingest.Event]time.Time) (int64, error) {
+// replayWrite upserts one page of rudder_events, removes the rows it wrote
+// whose data row is gone (an erasure, erasure.go, that deleted the event after
+// the page was read must not see it come back), and refills event_facts for
+// the page's key range (after, last].
+func replayWrite(ctx context.Context, tx pgx.Tx, schema string, evs []*ingest.Event, received map[*ingest.Event]time.Time, after, last string) (int64, error) {
 	ids := make([]string, len(evs))
 	for i, e := range evs {
 		ids[i] = e.ID
 	}
-	var written int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		q, args := rudderUpsertSQL(schema, evs, func(e *ingest.Event) time.Time { return received[e] }, "<=")
-		tag, err := tx.Exec(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		written = tag.RowsAffected()
-		_, err = tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s AS r WHERE r.event_id = ANY($1)
-			AND NOT EXISTS (SELECT 1 FROM %s AS d WHERE d.event_id = r.event_id)`, ident(schema, "rudder_events"), ident(schema, "data")), ids)
-		return err
-	})
-	return written, err
+	q, args := rudderUpsertSQL(schema, evs, func(e *ingest.Event) time.Time { return received[e] }, "<=")
+	tag, err := tx.Exec(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s AS r WHERE r.event_id = ANY($1)
+		AND NOT EXISTS (SELECT 1 FROM %s AS d WHERE d.event_id = r.event_id)`, ident(schema, "rudder_events"), ident(schema, "data")), ids)
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.Exec(ctx, factsFill(schema, "d.event_id > $1 AND d.event_id <= $2", "<="), after, last)
+	return tag.RowsAffected(), err
 }
