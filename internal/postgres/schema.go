@@ -115,51 +115,70 @@ func (s *schemaCache) evolve(ctx context.Context, schema string, st *schemaState
 	return nil
 }
 
+// evolveTable is one table's schema change: its own short transaction (the
+// data transaction must never wait on DDL), serialised across replicas by
+// the table's advisory lock.
 func (s *schemaCache) evolveTable(ctx context.Context, schema string, st *schemaState, name string, wants []want) (*tableState, error) {
 	var result *tableState
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '2s'`); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "ddl:"+schema+"."+name); err != nil {
-			return err
-		}
-		fresh, err := loadTables(ctx, tx, schema, []string{name})
+		ts, err := lockAndLoad(ctx, tx, schema, name)
 		if err != nil {
 			return err
 		}
-		ts := fresh[name]
 		if ts == nil {
-			if name != "data" && s.subtableCount(st) >= s.maxSubtables {
+			if name != "data" && subtableCount(st) >= s.maxSubtables {
 				return nil // past the bound the array stays in _sdc_raw only
 			}
-			if _, err := tx.Exec(ctx, subtableDDL(schema, name, wants[0].depth)); err != nil {
-				return err
-			}
-			// The key path that made the subtable owns it ("" column = the table).
-			tableSource := tableWantSource(wants)
-			if _, err := tx.Exec(ctx, `INSERT INTO cioloader.column_sources (schema_name, table_name, column_name, source)
-				VALUES ($1, $2, '', $3) ON CONFLICT DO NOTHING`, schema, name, tableSource); err != nil {
+			if ts, err = createSubtable(ctx, tx, schema, name, wants); err != nil {
 				return err
 			}
 			s.countSchemaChange(schema, "table")
-			ts = &tableState{cols: map[string]stitch.ColType{}, sources: map[string]string{"": tableSource},
-				total: 2 + len(subtableSystemColumns) + wants[0].depth, depth: wants[0].depth}
 		}
-		ts, err = s.addColumns(ctx, tx, schema, name, ts, wants)
-		result = ts
+		result, err = s.addColumns(ctx, tx, schema, name, ts, wants)
 		return err
 	})
 	return result, err
 }
 
+// lockAndLoad takes the table's DDL lock and reads its columns afresh (nil:
+// the table does not exist).
+func lockAndLoad(ctx context.Context, tx pgx.Tx, schema, name string) (*tableState, error) {
+	if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '2s'`); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "ddl:"+schema+"."+name); err != nil {
+		return nil, err
+	}
+	fresh, err := loadTables(ctx, tx, schema, []string{name})
+	return fresh[name], err
+}
+
+// createSubtable creates an array subtable and records the key path that
+// made it, which owns it ("" column = the table).
+func createSubtable(ctx context.Context, tx pgx.Tx, schema, name string, wants []want) (*tableState, error) {
+	depth := wants[0].depth
+	if _, err := tx.Exec(ctx, subtableDDL(schema, name, depth)); err != nil {
+		return nil, err
+	}
+	source := tableWantSource(wants)
+	if err := claimColumn(ctx, tx, schema, name, "", source); err != nil {
+		return nil, err
+	}
+	return &tableState{cols: map[string]stitch.ColType{}, sources: map[string]string{"": source},
+		total: 2 + len(subtableSystemColumns) + depth, depth: depth}, nil
+}
+
+// claimColumn records that source made column col (or, col "", the table).
+func claimColumn(ctx context.Context, tx pgx.Tx, schema, table, col, source string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO cioloader.column_sources (schema_name, table_name, column_name, source)
+		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, schema, table, col, source)
+	return err
+}
+
 // addColumns resolves each wanted (base, type) against the fresh columns and
 // adds the new ones, up to the column cap.
 func (s *schemaCache) addColumns(ctx context.Context, tx pgx.Tx, schema, name string, ts *tableState, wants []want) (*tableState, error) {
-	next := &tableState{cols: maps.Clone(ts.cols), sources: maps.Clone(ts.sources), order: slices.Clone(ts.order), total: ts.total, depth: ts.depth}
-	if next.sources == nil {
-		next.sources = map[string]string{}
-	}
+	next := ts.clone()
 	for _, w := range wants {
 		if w.base == "" || next.claimedByOther(w.base, w.source) {
 			continue
@@ -168,23 +187,24 @@ func (s *schemaCache) addColumns(ctx context.Context, tx pgx.Tx, schema, name st
 		if !isNew || next.total >= s.maxColumns {
 			continue
 		}
-		if col == w.base {
-			if _, err := tx.Exec(ctx, `INSERT INTO cioloader.column_sources (schema_name, table_name, column_name, source)
-				VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, schema, name, col, w.source); err != nil {
-				return nil, err
-			}
-			next.sources[col] = w.source
-		}
-		q := fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s", ident(schema, name), ident(col), w.typ.SQL())
-		if _, err := tx.Exec(ctx, q); err != nil {
+		if err := addColumn(ctx, tx, schema, name, col, w); err != nil {
 			return nil, err
 		}
-		next.cols[col] = w.typ
-		next.order = append(next.order, col)
-		next.total++
+		next.add(col, w)
 		s.countSchemaChange(schema, "column")
 	}
 	return next, nil
+}
+
+// addColumn adds col for w, claiming it for w's key when col is the bare name.
+func addColumn(ctx context.Context, tx pgx.Tx, schema, name, col string, w want) error {
+	if col == w.base {
+		if err := claimColumn(ctx, tx, schema, name, col, w.source); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s", ident(schema, name), ident(col), w.typ.SQL()))
+	return err
 }
 
 // tableWantSource is the source of the first table-creating want (the one
@@ -198,7 +218,7 @@ func tableWantSource(wants []want) string {
 	return ""
 }
 
-func (s *schemaCache) subtableCount(st *schemaState) int {
+func subtableCount(st *schemaState) int {
 	n := 0
 	for name := range st.tables {
 		if name != "data" {

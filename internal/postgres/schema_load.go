@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -80,6 +82,25 @@ func loadSources(ctx context.Context, q querier, schema string, names []string, 
 	return err
 }
 
+// clone is a copy that add may change (tableState is never changed in place).
+func (t *tableState) clone() *tableState {
+	c := &tableState{cols: maps.Clone(t.cols), sources: maps.Clone(t.sources), order: slices.Clone(t.order), total: t.total, depth: t.depth}
+	if c.sources == nil {
+		c.sources = map[string]string{}
+	}
+	return c
+}
+
+// add records a new column col made for w.
+func (t *tableState) add(col string, w want) {
+	if col == w.base {
+		t.sources[col] = w.source
+	}
+	t.cols[col] = w.typ
+	t.order = append(t.order, col)
+	t.total++
+}
+
 // claimedByOther reports whether the bare column base was created by another
 // key than source (a collision across events: the first key keeps it).
 func (t *tableState) claimedByOther(base, source string) bool {
@@ -117,8 +138,7 @@ type want struct {
 
 // missing lists what the cached tables lack for these events' fields.
 func missing(tables map[string]*tableState, flats []*stitch.Result) []want {
-	var out []want
-	seen := map[want]bool{}
+	var ws wantSet
 	for _, f := range flats {
 		for _, t := range f.Tables {
 			ts := tables[t.Name]
@@ -126,27 +146,40 @@ func missing(tables map[string]*tableState, flats []*stitch.Result) []want {
 				continue // another key path owns this subtable
 			}
 			if ts == nil {
-				w := want{table: t.Name, depth: t.Depth, source: t.Source}
-				if !seen[w] {
-					seen[w] = true
-					out = append(out, w)
-				}
+				ws.add(want{table: t.Name, depth: t.Depth, source: t.Source})
 			}
 			for _, r := range t.Rows {
-				for _, fl := range r.Fields {
-					if ts != nil {
-						if _, isNew := stitch.Resolve(ts.cols, fl.Name, fl.Type); !isNew || ts.claimedByOther(fl.Name, fl.Source) {
-							continue
-						}
-					}
-					w := want{table: t.Name, depth: t.Depth, base: fl.Name, typ: fl.Type, source: fl.Source}
-					if !seen[w] {
-						seen[w] = true
-						out = append(out, w)
-					}
-				}
+				ws.addFields(ts, &t, r.Fields)
 			}
 		}
 	}
-	return out
+	return ws.list
+}
+
+// wantSet collects distinct wants in the order first met.
+type wantSet struct {
+	list []want
+	seen map[want]bool
+}
+
+func (ws *wantSet) add(w want) {
+	if ws.seen == nil {
+		ws.seen = map[want]bool{}
+	}
+	if !ws.seen[w] {
+		ws.seen[w] = true
+		ws.list = append(ws.list, w)
+	}
+}
+
+// addFields wants the columns of t's fields that ts (nil: a new table) lacks.
+func (ws *wantSet) addFields(ts *tableState, t *stitch.Table, fields []stitch.Field) {
+	for _, fl := range fields {
+		if ts != nil {
+			if _, isNew := stitch.Resolve(ts.cols, fl.Name, fl.Type); !isNew || ts.claimedByOther(fl.Name, fl.Source) {
+				continue
+			}
+		}
+		ws.add(want{table: t.Name, depth: t.Depth, base: fl.Name, typ: fl.Type, source: fl.Source})
+	}
 }
