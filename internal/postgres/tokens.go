@@ -113,6 +113,17 @@ func (s *tokens) FindTarget(ctx context.Context, hash []byte) (Target, error) {
 		return t, nil
 	}
 	gen := s.cache.generation()
+	t, err := s.lookup(ctx, hash)
+	if err != nil {
+		return t, err
+	}
+	s.cache.put(hash, t, gen)
+	s.cache.markUsed(t.URLID)
+	return t, nil
+}
+
+// lookup reads a token's target from the database.
+func (s *tokens) lookup(ctx context.Context, hash []byte) (Target, error) {
 	// Customer.io waits 4 s: a database that hangs must give a 503 in time.
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -131,8 +142,6 @@ func (s *tokens) FindTarget(ctx context.Context, hash []byte) (Target, error) {
 	if key != nil {
 		t.SigningKey = []byte(*key)
 	}
-	s.cache.put(hash, t, gen)
-	s.cache.markUsed(t.URLID)
 	return t, nil
 }
 
@@ -222,4 +231,13 @@ func (s *tokens) flushUsed(ctx context.Context) {
 	if err != nil {
 		s.log.Warn("could not record webhook URL use", "err", translate(err))
 	}
+}
+
+// revokedChannel is the LISTEN/NOTIFY channel that tells replicas to forget
+// cached tokens (URL revoked, integration deleted, signing key changed).
+const revokedChannel = "cioloader_tokens"
+
+func notifyRevoked(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, revokedChannel)
+	return err
 }

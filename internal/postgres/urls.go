@@ -82,12 +82,3 @@ func (s *registry) RevokeURL(ctx context.Context, integrationID, urlID int64) er
 	s.tokens.clear()
 	return nil
 }
-
-// revokedChannel is the LISTEN/NOTIFY channel that tells replicas to forget
-// cached tokens (URL revoked, integration deleted, signing key changed).
-const revokedChannel = "cioloader_tokens"
-
-func notifyRevoked(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, revokedChannel)
-	return err
-}
