@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cioloader/cioloader/internal/admin"
+	"github.com/cioloader/cioloader/internal/app"
 	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/postgres"
@@ -101,7 +102,9 @@ func withStore(ctx context.Context, e env, cfg *config.Config, command string, f
 	if err := postgres.MigrateUp(ctx, db.url); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	store, err := postgres.Open(ctx, db.url, postgres.Config{MaxConns: 4}, log, nil)
+	sc := app.StoreConfig(cfg)
+	sc.MaxConns = 4 // one command, a few statements at a time
+	store, err := postgres.Open(ctx, db.url, sc, log, nil)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -310,7 +313,7 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 	switch action {
 	case "up":
 		if err = mg.Up(); err == nil {
-			err = upgradeIntegrations(ctx, db.url, log)
+			err = upgradeIntegrations(ctx, db.url, cfg, log)
 		}
 	case "down":
 		var v uint
@@ -342,8 +345,10 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 // upgradeIntegrations is the per-integration migration step: tables and views
 // a newer release adds are created in every existing integration's schema
 // (serve does the same at start).
-func upgradeIntegrations(ctx context.Context, dbURL string, log *slog.Logger) error {
-	store, err := postgres.Open(ctx, dbURL, postgres.Config{MaxConns: 2}, log, nil)
+func upgradeIntegrations(ctx context.Context, dbURL string, cfg *config.Config, log *slog.Logger) error {
+	sc := app.StoreConfig(cfg)
+	sc.MaxConns = 2
+	store, err := postgres.Open(ctx, dbURL, sc, log, nil)
 	if err != nil {
 		return err
 	}

@@ -15,10 +15,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cioloader/cioloader/internal/app"
+	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/postgres"
-	"github.com/cioloader/cioloader/internal/stitch"
 	"github.com/cioloader/cioloader/internal/testdb"
 	"github.com/cioloader/cioloader/internal/webhook"
 )
@@ -48,7 +49,7 @@ func (g *ingester) write(ctx context.Context, events [][]byte) error {
 	if len(b.Events) != len(events) {
 		return fmt.Errorf("%d of %d events accepted", len(b.Events), len(events))
 	}
-	return g.store.WriteBatch(ctx, []*ingest.Request{ingest.Prepare(g.schema, time.Now(), b, g.seq, stitch.DefaultLimits())})
+	return g.store.WriteBatch(ctx, []*ingest.Request{ingest.Prepare(g.schema, time.Now(), b, g.seq, app.FlattenLimits(config.Defaults()))})
 }
 
 func count(t *testing.T, conn *pgx.Conn, sql string, args ...any) int64 {
@@ -75,7 +76,7 @@ func TestReplayAcceptance(t *testing.T) {
 	requireOK(t, r)
 	schema := decode[domain.Integration](t, r.stdout).Schema
 
-	store, err := postgres.Open(ctx, dbURL, postgres.Config{MaxConns: 8}, slog.New(slog.DiscardHandler), nil)
+	store, err := postgres.Open(ctx, dbURL, storeConfig(8), slog.New(slog.DiscardHandler), nil)
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
 	g := &ingester{store: store, schema: schema, seq: ingest.NewSequencer(nil)}
@@ -211,7 +212,7 @@ func TestReplayCLI(t *testing.T) {
 	require.Empty(t, r.stderr)
 	require.Regexp(t, `^replayed small: 0 rows read, 0 rudder_events written, 0 skipped, in \S+\n$`, r.stdout)
 
-	store, err := postgres.Open(ctx, dbURL, postgres.Config{MaxConns: 2}, slog.New(slog.DiscardHandler), nil)
+	store, err := postgres.Open(ctx, dbURL, storeConfig(2), slog.New(slog.DiscardHandler), nil)
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
 	g := &ingester{store: store, schema: in.Schema, seq: ingest.NewSequencer(nil)}
@@ -248,7 +249,7 @@ func TestReplayRenamesOlderRows(t *testing.T) {
 	dbURL := testdb.New(t)
 	vars := map[string]string{"DATABASE_URL": dbURL}
 	in := decode[domain.Integration](t, cli(t, vars, "", "integrations", "create", "Older", "--json").stdout)
-	store, err := postgres.Open(ctx, dbURL, postgres.Config{MaxConns: 2}, slog.New(slog.DiscardHandler), nil)
+	store, err := postgres.Open(ctx, dbURL, storeConfig(2), slog.New(slog.DiscardHandler), nil)
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
 	g := &ingester{store: store, schema: in.Schema, seq: ingest.NewSequencer(nil)}
@@ -271,4 +272,11 @@ func TestReplayRenamesOlderRows(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"a: In-App Message Link Clicked in_app/clicked", "b: WhatsApp Sent whatsapp/sent",
 		"c: Email Undeliverable email/undeliverable"}, got)
+}
+
+// storeConfig is the default store configuration with a pool of maxConns.
+func storeConfig(maxConns int32) postgres.Config {
+	sc := app.StoreConfig(config.Defaults())
+	sc.MaxConns = maxConns
+	return sc
 }

@@ -40,11 +40,7 @@ func New(ctx context.Context, cfg *config.Config, dbURL string, log *slog.Logger
 		return nil, err
 	}
 	m := metrics.New()
-	lim := stitch.Limits{MaxDepth: cfg.MaxDepth, MaxKeys: cfg.MaxKeys}
-	store, err := postgres.Open(ctx, dbURL, postgres.Config{
-		MaxConns: int32(cfg.DBMaxConns), Limits: lim, MaxColumns: cfg.MaxColumns, MaxSubtables: cfg.MaxSubtables,
-		TokenTTL: cfg.TokenCacheTTL,
-	}, log, m)
+	store, err := postgres.Open(ctx, dbURL, StoreConfig(cfg), log, m)
 	if err != nil {
 		return nil, err
 	}
@@ -60,13 +56,30 @@ func New(ctx context.Context, cfg *config.Config, dbURL string, log *slog.Logger
 		return nil, err
 	}
 	ing := ingest.NewService(ingest.ServiceConfig{
-		MaxEvents: cfg.MaxEvents, Limits: lim, SigWindow: signature.Window{MaxFuture: cfg.SigMaxFuture, MaxAge: cfg.SigMaxAge},
+		MaxEvents: cfg.MaxEvents, Limits: FlattenLimits(cfg), SigWindow: SignatureWindow(cfg),
 	}, store, batcher, m, nil)
 	srv := httpapi.New(httpapi.Options{
 		AdminToken: cfg.AdminToken, MaxBodyBytes: cfg.MaxBodyBytes, InflightBytes: cfg.InflightBytes,
 		MemoryFactor: cfg.MemoryFactor, ShareBytes: cfg.IntegrationShare(), BodyTimeout: cfg.BodyTimeout,
 	}, ing, store, &admin.Service{Store: store, BaseURL: cfg.BaseURL(), TombstoneTTL: cfg.TombstoneTTL}, log, m)
 	return &App{Config: cfg, Store: store, Batcher: batcher, Server: srv, Metrics: m, log: log}, nil
+}
+
+// StoreConfig is cfg's share for the Postgres store.
+func StoreConfig(cfg *config.Config) postgres.Config {
+	return postgres.Config{
+		MaxConns: int32(cfg.DBMaxConns), MaxColumns: cfg.MaxColumns, MaxSubtables: cfg.MaxSubtables, TokenTTL: cfg.TokenCacheTTL,
+	}
+}
+
+// FlattenLimits is cfg's share for stitch.Flatten.
+func FlattenLimits(cfg *config.Config) stitch.Limits {
+	return stitch.Limits{MaxDepth: cfg.MaxDepth, MaxKeys: cfg.MaxKeys}
+}
+
+// SignatureWindow is cfg's share for signature.Verify.
+func SignatureWindow(cfg *config.Config) signature.Window {
+	return signature.Window{MaxFuture: cfg.SigMaxFuture, MaxAge: cfg.SigMaxAge}
 }
 
 // Close releases the database pool.

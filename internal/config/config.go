@@ -87,6 +87,18 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	return c, c.validate()
 }
 
+// Defaults is the configuration with every field at its default: no
+// environment, no flags. Tests that need realistic settings start here.
+func Defaults() *Config {
+	c := &Config{}
+	for _, f := range c.Fields() {
+		if err := f.set(f.Default); err != nil {
+			panic(fmt.Sprintf("config: default of %s: %v", f.Env, err))
+		}
+	}
+	return c
+}
+
 // FromEnv is Load with the process environment and no flags.
 func FromEnv() (*Config, error) {
 	return Load(flag.NewFlagSet("cioloader", flag.ContinueOnError), nil, os.Getenv)
@@ -120,6 +132,14 @@ func (c *Config) validate() error {
 		return fmt.Errorf("CIOLOADER_ERASURE_TOMBSTONE_TTL must be positive")
 	case c.DBMaxConns < 2:
 		return fmt.Errorf("CIOLOADER_DB_MAX_CONNS must be at least 2")
+	case c.SigMaxAge <= 0 || c.SigMaxFuture <= 0:
+		return fmt.Errorf("CIOLOADER_SIGNATURE_MAX_AGE and CIOLOADER_SIGNATURE_MAX_FUTURE must be positive")
+	case c.MaxDepth <= 0 || c.MaxKeys <= 0:
+		return fmt.Errorf("CIOLOADER_MAX_DEPTH and CIOLOADER_MAX_KEYS must be positive")
+	case c.MaxColumns <= 0:
+		return fmt.Errorf("CIOLOADER_MAX_COLUMNS must be positive")
+	case c.MaxSubtables < 0:
+		return fmt.Errorf("CIOLOADER_MAX_SUBTABLES must not be negative (0 keeps every array in _sdc_raw only)")
 	case c.MaxColumns > 1500:
 		return fmt.Errorf("CIOLOADER_MAX_COLUMNS must stay below Postgres's 1,600-column limit (at most 1500)")
 	case c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://"):

@@ -114,3 +114,34 @@ func TestTokenCacheTTL(t *testing.T) {
 	_, err = load(t, map[string]string{"CIOLOADER_TOKEN_CACHE_TTL": "0s"})
 	require.ErrorContains(t, err, "CIOLOADER_TOKEN_CACHE_TTL must be positive")
 }
+
+// Ensure Defaults is every field at its tag's default, and valid: tests and
+// callers that start from it get what an unconfigured server runs with.
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	d := config.Defaults()
+	loaded, err := config.Load(flag.NewFlagSet("t", flag.ContinueOnError), nil, func(string) string { return "" })
+	require.NoError(t, err)
+	require.Equal(t, loaded, d)
+	require.Equal(t, 1000, d.MaxColumns)
+	require.Equal(t, 100, d.MaxSubtables)
+}
+
+// Ensure the bounds handed to stitch and postgres are refused when zero
+// rather than replaced by a default somewhere else.
+func TestZeroBoundsRefused(t *testing.T) {
+	t.Parallel()
+	for _, env := range []string{"CIOLOADER_MAX_DEPTH", "CIOLOADER_MAX_KEYS", "CIOLOADER_MAX_COLUMNS", "CIOLOADER_SIGNATURE_MAX_AGE", "CIOLOADER_SIGNATURE_MAX_FUTURE"} {
+		zero := "0"
+		if strings.Contains(env, "SIGNATURE") {
+			zero = "0s"
+		}
+		_, err := config.Load(flag.NewFlagSet("t", flag.ContinueOnError), nil, func(k string) string {
+			if k == env {
+				return zero
+			}
+			return ""
+		})
+		require.ErrorContains(t, err, env, env)
+	}
+}

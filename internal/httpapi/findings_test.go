@@ -17,13 +17,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cioloader/cioloader/internal/admin"
+	"github.com/cioloader/cioloader/internal/app"
 	"github.com/cioloader/cioloader/internal/apptest"
+	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/httpapi"
 	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/metrics"
 	"github.com/cioloader/cioloader/internal/postgres"
-	"github.com/cioloader/cioloader/internal/signature"
-	"github.com/cioloader/cioloader/internal/stitch"
 )
 
 // Ensure NUL characters in admin JSON are a 400 that says so, never a 500
@@ -152,12 +152,13 @@ func TestUnreachableDatabaseNamesNothing(t *testing.T) {
 	var logs strings.Builder
 	log := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))
 	m := metrics.New()
-	store, err := postgres.Open(context.Background(), dbURL, postgres.Config{}, log, m)
+	cfg := config.Defaults()
+	store, err := postgres.Open(context.Background(), dbURL, app.StoreConfig(cfg), log, m)
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
 	batcher, err := ingest.NewBatcher(store, ingest.BatcherConfig{Workers: 1, MaxEvents: 100, QueueLen: 10, Deadline: 3 * time.Second}, log, m)
 	require.NoError(t, err)
-	ing := ingest.NewService(ingest.ServiceConfig{MaxEvents: 100, SigWindow: signature.DefaultWindow(), Limits: stitch.DefaultLimits()},
+	ing := ingest.NewService(ingest.ServiceConfig{MaxEvents: 100, SigWindow: app.SignatureWindow(cfg), Limits: app.FlattenLimits(cfg)},
 		store, batcher, m, nil)
 	token := strings.Repeat("t", 32)
 	srv := httpapi.New(httpapi.Options{AdminToken: token, MaxBodyBytes: 1 << 20, InflightBytes: 1 << 24},

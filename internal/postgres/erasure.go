@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cioloader/cioloader/internal/domain"
+	"github.com/cioloader/cioloader/internal/metrics"
 )
 
 // Erasure: deleting every stored event of one person (GDPR, CCPA).
@@ -55,12 +58,12 @@ END $erasure$`, quoteLiteral(ident(schema, erasureIndex)), ident(erasureIndex), 
 // after the upgrade on 1 M events takes some seconds). An invalid index left
 // by an interrupted build is dropped and rebuilt. A session advisory lock
 // keeps two replicas starting at once from building it twice.
-func (s *Store) ensureErasureIndex(ctx context.Context, schema string) error {
-	valid, exists, err := s.erasureIndexState(ctx, schema)
+func ensureErasureIndex(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, schema string) error {
+	valid, exists, err := erasureIndexState(ctx, pool, schema)
 	if err != nil || (exists && valid) {
 		return err
 	}
-	conn, err := s.pool.Acquire(ctx)
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -70,7 +73,7 @@ func (s *Store) ensureErasureIndex(ctx context.Context, schema string) error {
 		return err
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, lock) //nolint:errcheck // the session ends with the connection anyway
-	if valid, exists, err = s.erasureIndexState(ctx, schema); err != nil || (exists && valid) {
+	if valid, exists, err = erasureIndexState(ctx, pool, schema); err != nil || (exists && valid) {
 		return err
 	}
 	if exists {
@@ -78,16 +81,22 @@ func (s *Store) ensureErasureIndex(ctx context.Context, schema string) error {
 			return err
 		}
 	}
-	s.log.Info("building the erasure index", "schema", schema)
+	log.Info("building the erasure index", "schema", schema)
 	_, err = conn.Exec(ctx, fmt.Sprintf(`CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s USING gin (cioloader.erasure_keys(_sdc_raw))`,
 		ident(erasureIndex), ident(schema, "data")))
 	return err
 }
 
-func (s *Store) erasureIndexState(ctx context.Context, schema string) (valid, exists bool, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT coalesce((SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)), false),
+func erasureIndexState(ctx context.Context, pool *pgxpool.Pool, schema string) (valid, exists bool, err error) {
+	err = pool.QueryRow(ctx, `SELECT coalesce((SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)), false),
 		to_regclass($1) IS NOT NULL`, ident(schema, erasureIndex)).Scan(&valid, &exists)
 	return valid, exists, err
+}
+
+// eraser deletes a person's events on request and keeps the audit trail.
+type eraser struct {
+	pool *pgxpool.Pool
+	m    *metrics.Metrics
 }
 
 const erasureCols = `id, integration_id, requested_at, requested_by, identifier_hashes, tombstones_until, completed_at, coalesce(rows_deleted, '{}')`
@@ -104,12 +113,18 @@ func scanErasure(row pgx.Row) (domain.Erasure, error) {
 // events of that person are dropped at ingest. requestedBy is "api" or "cli".
 // The deletion is one transaction; if it fails, the audit row stays without
 // completed_at and the tombstones stay: running the request again finishes it.
-func (s *Store) Erase(ctx context.Context, in domain.Integration, ids []domain.PersonIdentifier, requestedBy string, ttl time.Duration) (domain.Erasure, error) {
+func (s *eraser) Erase(ctx context.Context, in domain.Integration, ids []domain.PersonIdentifier, requestedBy string, ttl time.Duration) (domain.Erasure, error) {
 	kinds, values := make([]string, len(ids)), make([]string, len(ids))
 	for i, id := range ids {
 		kinds[i], values[i] = id.Kind, id.Value
 	}
-	er, keys, err := s.recordErasure(ctx, in, kinds, values, requestedBy, ttl)
+	var er domain.Erasure
+	var keys []string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		er, keys, err = recordErasure(ctx, tx, in, kinds, values, requestedBy, ttl)
+		return err
+	})
 	if err != nil {
 		return er, fmt.Errorf("erase: %w", translate(err))
 	}
@@ -137,35 +152,30 @@ func (s *Store) Erase(ctx context.Context, in domain.Integration, ids []domain.P
 	return er, nil
 }
 
-// recordErasure commits the audit row and the tombstones (purging expired
-// ones), and returns the normalised keys. The hashes are computed by
+// recordErasure writes the audit row and the tombstones (purging expired
+// ones), and returns the normalised keys; Erase commits them before deleting. The hashes are computed by
 // cioloader.erasure_hash, the same function the ingest check uses.
-func (s *Store) recordErasure(ctx context.Context, in domain.Integration, kinds, values []string, by string, ttl time.Duration) (domain.Erasure, []string, error) {
-	var er domain.Erasure
+func recordErasure(ctx context.Context, tx pgx.Tx, in domain.Integration, kinds, values []string, by string, ttl time.Duration) (domain.Erasure, []string, error) {
+	if _, err := tx.Exec(ctx, `DELETE FROM cioloader.erasure_tombstones WHERE expires_at <= now()`); err != nil {
+		return domain.Erasure{}, nil, err
+	}
 	var keys []string
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM cioloader.erasure_tombstones WHERE expires_at <= now()`); err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, `SELECT array_agg(DISTINCT cioloader.erasure_key(k, v))
-			FROM unnest($1::text[], $2::text[]) AS u(k, v)`, kinds, values).Scan(&keys); err != nil {
-			return err
-		}
-		row := tx.QueryRow(ctx, `INSERT INTO cioloader.erasures (integration_id, requested_by, identifier_hashes, tombstones_until)
-			SELECT $1, $2, array_agg(encode(cioloader.erasure_hash(k), 'hex') ORDER BY k), now() + make_interval(secs => $4)
-			FROM unnest($3::text[]) AS k
-			RETURNING `+erasureCols, in.ID, by, keys, ttl.Seconds())
-		var err error
-		if er, err = scanErasure(row); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO cioloader.erasure_tombstones AS t (schema_name, key_hash, erasure_id, expires_at)
-			SELECT $1, cioloader.erasure_hash(k), $2, $3 FROM unnest($4::text[]) AS k
-			ON CONFLICT (schema_name, key_hash) DO UPDATE
-			SET erasure_id = EXCLUDED.erasure_id, expires_at = greatest(t.expires_at, EXCLUDED.expires_at)`,
-			in.Schema, er.ID, er.TombstonesUntil, keys)
-		return err
-	})
+	if err := tx.QueryRow(ctx, `SELECT array_agg(DISTINCT cioloader.erasure_key(k, v))
+		FROM unnest($1::text[], $2::text[]) AS u(k, v)`, kinds, values).Scan(&keys); err != nil {
+		return domain.Erasure{}, nil, err
+	}
+	er, err := scanErasure(tx.QueryRow(ctx, `INSERT INTO cioloader.erasures (integration_id, requested_by, identifier_hashes, tombstones_until)
+		SELECT $1, $2, array_agg(encode(cioloader.erasure_hash(k), 'hex') ORDER BY k), now() + make_interval(secs => $4)
+		FROM unnest($3::text[]) AS k
+		RETURNING `+erasureCols, in.ID, by, keys, ttl.Seconds()))
+	if err != nil {
+		return er, nil, err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO cioloader.erasure_tombstones AS t (schema_name, key_hash, erasure_id, expires_at)
+		SELECT $1, cioloader.erasure_hash(k), $2, $3 FROM unnest($4::text[]) AS k
+		ON CONFLICT (schema_name, key_hash) DO UPDATE
+		SET erasure_id = EXCLUDED.erasure_id, expires_at = greatest(t.expires_at, EXCLUDED.expires_at)`,
+		in.Schema, er.ID, er.TombstonesUntil, keys)
 	return er, keys, err
 }
 
@@ -246,8 +256,8 @@ func subtablesOf(ctx context.Context, tx pgx.Tx, schema string) ([]string, error
 }
 
 // ListErasures returns the integration's erasure records, newest first.
-func (s *Store) ListErasures(ctx context.Context, integrationID int64) ([]domain.Erasure, error) {
-	if _, err := s.FindIntegrationByID(ctx, integrationID); err != nil {
+func (s *eraser) ListErasures(ctx context.Context, integrationID int64) ([]domain.Erasure, error) {
+	if _, err := findIntegrationByID(ctx, s.pool, integrationID); err != nil {
 		return nil, err
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+erasureCols+` FROM cioloader.erasures WHERE integration_id = $1 ORDER BY id DESC LIMIT 1000`, integrationID)

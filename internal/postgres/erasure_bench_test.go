@@ -12,10 +12,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cioloader/cioloader/internal/app"
+	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/postgres"
-	"github.com/cioloader/cioloader/internal/stitch"
 	"github.com/cioloader/cioloader/internal/testdb"
 	"github.com/cioloader/cioloader/internal/webhook"
 )
@@ -31,7 +32,7 @@ import (
 func BenchmarkErase1M(b *testing.B) {
 	ctx := context.Background()
 	dbURL := testdb.New(b)
-	store, err := postgres.Open(ctx, dbURL, postgres.Config{MaxConns: 8}, slog.New(slog.DiscardHandler), nil)
+	store, err := postgres.Open(ctx, dbURL, storeConfig(8), slog.New(slog.DiscardHandler), nil)
 	require.NoError(b, err)
 	defer store.Close()
 	in, err := store.CreateIntegration(ctx, "Bench Shop")
@@ -64,7 +65,7 @@ func BenchmarkErase1M(b *testing.B) {
 		body := fmt.Sprintf(`{"event_id":"w%d","object_type":"email","metric":"sent","data":{"identifiers":{"id":"other-%d","email":"other%d@example.com"}}}`, i, i, i)
 		batch, err := webhook.Decode([]byte(body), 10)
 		require.NoError(b, err)
-		req := ingest.Prepare(in.Schema, time.Now(), batch, seq, stitch.DefaultLimits())
+		req := ingest.Prepare(in.Schema, time.Now(), batch, seq, app.FlattenLimits(config.Defaults()))
 		t0 := time.Now()
 		require.NoError(b, store.WriteBatch(ctx, []*ingest.Request{req}))
 		return time.Since(t0)

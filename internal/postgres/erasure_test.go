@@ -50,7 +50,7 @@ func TestErasureIndexAndTombstoneExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL := testdb.New(t)
-	store, err := postgres.Open(ctx, dbURL, postgres.Config{MaxConns: 4}, slog.New(slog.DiscardHandler), nil)
+	store, err := postgres.Open(ctx, dbURL, storeConfig(4), slog.New(slog.DiscardHandler), nil)
 	require.NoError(t, err)
 	defer store.Close()
 	in, err := store.CreateIntegration(ctx, "Old Shop")

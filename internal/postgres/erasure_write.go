@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cioloader/cioloader/internal/metrics"
 )
 
 // The writer's side of erasure (see erasure.go for the whole contract).
@@ -106,8 +108,8 @@ func (w *schemaWrite) queueTombstoneDrop(b *pgx.Batch, now time.Time) {
 }
 
 // countTombstoned updates the metric once the transaction has committed.
-func (w *schemaWrite) countTombstoned(s *Store) {
-	if s.m != nil && w.tombstoned > 0 {
-		s.m.TombstoneDrops.WithLabelValues(w.schema).Add(float64(w.tombstoned))
+func (w *schemaWrite) countTombstoned(m *metrics.Metrics) {
+	if m != nil && w.tombstoned > 0 {
+		m.TombstoneDrops.WithLabelValues(w.schema).Add(float64(w.tombstoned))
 	}
 }

@@ -4,14 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/naming"
 )
+
+// registry keeps the control schema's integrations and their webhook URLs.
+// It drops the token cache after every change that revokes a token.
+type registry struct {
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	tokens *tokenCache
+}
 
 const integrationCols = `id, name, schema_name, created_at, disabled_at, signing_key IS NOT NULL`
 
@@ -23,7 +33,7 @@ func scanIntegration(row pgx.Row) (domain.Integration, error) {
 
 // CreateIntegration records an integration and creates its schema, tables and
 // views in one transaction. The schema name is derived from name and never changes.
-func (s *Store) CreateIntegration(ctx context.Context, name string) (domain.Integration, error) {
+func (s *registry) CreateIntegration(ctx context.Context, name string) (domain.Integration, error) {
 	if len(name) > 200 {
 		return domain.Integration{}, domain.Errorf(domain.ErrInvalid, "integration name is longer than 200 bytes")
 	}
@@ -71,14 +81,14 @@ func execAll(ctx context.Context, tx pgx.Tx, stmts []string) error {
 // EnsureIntegrationObjects is the per-integration migration step: it re-runs
 // the idempotent DDL for every integration so tables and views added by a
 // newer release exist for integrations created before it.
-func (s *Store) EnsureIntegrationObjects(ctx context.Context) error {
+func (s *registry) EnsureIntegrationObjects(ctx context.Context) error {
 	list, err := s.ListIntegrations(ctx)
 	if err != nil {
 		return err
 	}
 	for _, in := range list {
 		// Before the transaction below, whose DDL then finds the index and takes no lock.
-		if err := s.ensureErasureIndex(ctx, in.Schema); err != nil {
+		if err := ensureErasureIndex(ctx, s.pool, s.log, in.Schema); err != nil {
 			return fmt.Errorf("erasure index of %s: %w", in.Schema, translate(err))
 		}
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -95,7 +105,7 @@ func (s *Store) EnsureIntegrationObjects(ctx context.Context) error {
 }
 
 // ListIntegrations returns every integration, oldest first.
-func (s *Store) ListIntegrations(ctx context.Context) ([]domain.Integration, error) {
+func (s *registry) ListIntegrations(ctx context.Context) ([]domain.Integration, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+integrationCols+` FROM cioloader.integrations ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list integrations: %w", translate(err))
@@ -108,8 +118,12 @@ func (s *Store) ListIntegrations(ctx context.Context) ([]domain.Integration, err
 }
 
 // FindIntegrationByID returns one integration or ErrNotFound.
-func (s *Store) FindIntegrationByID(ctx context.Context, id int64) (domain.Integration, error) {
-	in, err := scanIntegration(s.pool.QueryRow(ctx, `SELECT `+integrationCols+` FROM cioloader.integrations WHERE id = $1`, id))
+func (s *registry) FindIntegrationByID(ctx context.Context, id int64) (domain.Integration, error) {
+	return findIntegrationByID(ctx, s.pool, id)
+}
+
+func findIntegrationByID(ctx context.Context, pool *pgxpool.Pool, id int64) (domain.Integration, error) {
+	in, err := scanIntegration(pool.QueryRow(ctx, `SELECT `+integrationCols+` FROM cioloader.integrations WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return in, domain.Errorf(domain.ErrNotFound, "integration %d does not exist", id)
 	}
@@ -120,7 +134,7 @@ func (s *Store) FindIntegrationByID(ctx context.Context, id int64) (domain.Integ
 }
 
 // FindIntegration resolves a CLI reference: an id, a name or a schema.
-func (s *Store) FindIntegration(ctx context.Context, ref string) (domain.Integration, error) {
+func (s *registry) FindIntegration(ctx context.Context, ref string) (domain.Integration, error) {
 	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
 		return s.FindIntegrationByID(ctx, id)
 	}
@@ -137,7 +151,7 @@ func (s *Store) FindIntegration(ctx context.Context, ref string) (domain.Integra
 
 // DisableIntegration revokes every URL of the integration and marks it
 // disabled. Its schema and data stay.
-func (s *Store) DisableIntegration(ctx context.Context, id int64) error {
+func (s *registry) DisableIntegration(ctx context.Context, id int64) error {
 	if _, err := s.FindIntegrationByID(ctx, id); err != nil {
 		return err
 	}
@@ -159,7 +173,7 @@ func (s *Store) DisableIntegration(ctx context.Context, id int64) error {
 
 // SetSigningKey sets (key != nil) or clears the Customer.io signing key of an
 // integration that is not deleted (ErrConflict: a deleted one stays as it was).
-func (s *Store) SetSigningKey(ctx context.Context, id int64, key *string) error {
+func (s *registry) SetSigningKey(ctx context.Context, id int64, key *string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// FOR UPDATE: a concurrent DisableIntegration either comes first (and
 		// is seen here) or waits for this transaction.
@@ -190,7 +204,7 @@ func (s *Store) SetSigningKey(ctx context.Context, id int64, key *string) error 
 }
 
 // IntegrationStats counts an integration's events.
-func (s *Store) IntegrationStats(ctx context.Context, in domain.Integration) (domain.IntegrationStats, error) {
+func (s *registry) IntegrationStats(ctx context.Context, in domain.Integration) (domain.IntegrationStats, error) {
 	var st domain.IntegrationStats
 	q := fmt.Sprintf(`SELECT (SELECT count(*) FROM %s), (SELECT count(*) FROM %s), (SELECT count(*) FROM %s),
 		(SELECT max(_sdc_received_at) FROM %s)`,

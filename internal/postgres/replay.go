@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/rudder"
@@ -20,8 +21,13 @@ type ReplayStats struct {
 	Skipped int64 // rows whose raw copy could not be decoded (left untouched)
 }
 
+// replayer rebuilds the derived tables of a schema from data._sdc_raw.
+type replayer struct {
+	pool *pgxpool.Pool
+}
+
 // CountEvents returns the number of rows in schema.data.
-func (s *Store) CountEvents(ctx context.Context, schema string) (int64, error) {
+func (s *replayer) CountEvents(ctx context.Context, schema string) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+ident(schema, "data")).Scan(&n)
 	return n, translate(err)
@@ -33,7 +39,7 @@ func (s *Store) CountEvents(ctx context.Context, schema string) (int64, error) {
 // progress after each. It is safe while ingest continues: rows are written
 // with data's own sequence under "<=", so a newer copy committed meanwhile
 // (higher sequence) is never overwritten.
-func (s *Store) Replay(ctx context.Context, schema string, size int, progress func(rows int64)) (ReplayStats, error) {
+func (s *replayer) Replay(ctx context.Context, schema string, size int, progress func(rows int64)) (ReplayStats, error) {
 	var st ReplayStats
 	after := ""
 	for {
@@ -46,14 +52,16 @@ func (s *Store) Replay(ctx context.Context, schema string, size int, progress fu
 			return st, nil
 		}
 		if len(evs) > 0 {
-			written, err := s.replayWrite(ctx, schema, evs, received)
+			var written int64
+			err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+				var err error
+				written, err = replayWrite(ctx, tx, schema, evs, received, after, last)
+				return err
+			})
 			if err != nil {
 				return st, fmt.Errorf("replay %s: %w", schema, translate(err))
 			}
 			st.Written += written
-			if _, err := s.pool.Exec(ctx, factsFill(schema, "d.event_id > $1 AND d.event_id <= $2", "<="), after, last); err != nil {
-				return st, fmt.Errorf("replay %s: %w", schema, translate(err))
-			}
 		}
 		st.Rows += n
 		st.Skipped += skipped
@@ -64,7 +72,7 @@ func (s *Store) Replay(ctx context.Context, schema string, size int, progress fu
 	}
 }
 
-func (s *Store) replayPage(ctx context.Context, schema, after string, size int) ([]*ingest.Event, map[*ingest.Event]time.Time, string, int64, error) {
+func (s *replayer) replayPage(ctx context.Context, schema, after string, size int) ([]*ingest.Event, map[*ingest.Event]time.Time, string, int64, error) {
 	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT event_id, _sdc_sequence, coalesce(_sdc_received_at, _sdc_batched_at, now()), _sdc_raw::text
 		FROM %s WHERE event_id > $1 ORDER BY event_id LIMIT $2`, ident(schema, "data")), after, size)
 	if err != nil {
@@ -102,25 +110,25 @@ func decodeObject(raw string) (map[string]any, bool) {
 	return obj, true
 }
 
-// replayWrite upserts one page of rudder_events and, in the same transaction,
-// removes the rows it wrote whose data row is gone: an erasure (erasure.go)
-// that deleted the event after the page was read must not see it come back.
-func (s *Store) replayWrite(ctx context.Context, schema string, evs []*ingest.Event, received map[*ingest.Event]time.Time) (int64, error) {
+// replayWrite upserts one page of rudder_events, removes the rows it wrote
+// whose data row is gone (an erasure, erasure.go, that deleted the event after
+// the page was read must not see it come back), and refills event_facts for
+// the page's key range (after, last].
+func replayWrite(ctx context.Context, tx pgx.Tx, schema string, evs []*ingest.Event, received map[*ingest.Event]time.Time, after, last string) (int64, error) {
 	ids := make([]string, len(evs))
 	for i, e := range evs {
 		ids[i] = e.ID
 	}
-	var written int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		q, args := rudderUpsertSQL(schema, evs, func(e *ingest.Event) time.Time { return received[e] }, "<=")
-		tag, err := tx.Exec(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		written = tag.RowsAffected()
-		_, err = tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s AS r WHERE r.event_id = ANY($1)
-			AND NOT EXISTS (SELECT 1 FROM %s AS d WHERE d.event_id = r.event_id)`, ident(schema, "rudder_events"), ident(schema, "data")), ids)
-		return err
-	})
-	return written, err
+	q, args := rudderUpsertSQL(schema, evs, func(e *ingest.Event) time.Time { return received[e] }, "<=")
+	tag, err := tx.Exec(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s AS r WHERE r.event_id = ANY($1)
+		AND NOT EXISTS (SELECT 1 FROM %s AS d WHERE d.event_id = r.event_id)`, ident(schema, "rudder_events"), ident(schema, "data")), ids)
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.Exec(ctx, factsFill(schema, "d.event_id > $1 AND d.event_id <= $2", "<="), after, last)
+	return tag.RowsAffected(), err
 }

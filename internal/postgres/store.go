@@ -5,68 +5,63 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/metrics"
-	"github.com/cioloader/cioloader/internal/stitch"
 )
 
-// Config tunes the store. Zero values take the defaults.
+// Config tunes the store. Every field must be set: the defaults live in
+// internal/config, and Open refuses a zero value rather than invent one.
 type Config struct {
-	MaxConns     int32         // pool size (default 16)
-	Limits       stitch.Limits // flattening bounds, for replay
-	MaxColumns   int           // columns per table before new keys stay in _sdc_raw (default 1,000)
-	MaxSubtables int           // array subtables per schema (default 100)
-	TokenTTL     time.Duration // how long a token look-up is trusted without a notification (default 1 s)
+	MaxConns     int32         // pool size, at least 2 (the listener holds one)
+	MaxColumns   int           // columns per table, system ones included, before new keys stay in _sdc_raw
+	MaxSubtables int           // array subtables per schema; 0 keeps every array in _sdc_raw only
+	TokenTTL     time.Duration // how long a token look-up is trusted without a notification
 }
 
-func (c *Config) defaults() {
-	if c.MaxConns <= 0 {
-		c.MaxConns = 16
+func (c Config) validate() error {
+	switch {
+	case c.MaxConns < 2:
+		return fmt.Errorf("postgres: MaxConns must be at least 2, not %d", c.MaxConns)
+	case c.MaxColumns <= 0:
+		return fmt.Errorf("postgres: MaxColumns must be positive, not %d", c.MaxColumns)
+	case c.MaxSubtables < 0:
+		return fmt.Errorf("postgres: MaxSubtables must not be negative, not %d", c.MaxSubtables)
+	case c.TokenTTL <= 0:
+		return fmt.Errorf("postgres: TokenTTL must be positive, not %s", c.TokenTTL)
 	}
-	if c.MaxColumns <= 0 {
-		c.MaxColumns = 1000
-	}
-	if c.MaxSubtables <= 0 {
-		c.MaxSubtables = 100
-	}
-	if c.TokenTTL <= 0 {
-		c.TokenTTL = time.Second
-	}
-	if c.Limits == (stitch.Limits{}) {
-		c.Limits = stitch.DefaultLimits()
-	}
+	return nil
 }
 
-// Store is cioloader's Postgres adapter.
+// Store is cioloader's Postgres adapter: it opens the pool and composes the
+// parts, one job each, whose exported methods it promotes:
+//   - tokens: FindTarget and Run (token cache, LISTEN/NOTIFY, last_used_at);
+//   - schemas: the cached shape of each integration's tables and its evolution;
+//   - writer: the group-commit write (WriteBatch, in write.go, sits on Store);
+//   - registry: integrations and their webhook URLs;
+//   - replayer: CountEvents and Replay;
+//   - eraser: Erase and ListErasures.
 type Store struct {
 	pool *pgxpool.Pool
-	cfg  Config
 	log  *slog.Logger
-	m    *metrics.Metrics
-	now  func() time.Time
 
-	schemasMu sync.Mutex
-	schemas   map[string]*schemaState
-	tokens    *tokenCache
+	*tokens
+	*writer
+	*registry
+	*replayer
+	*eraser
 }
 
 // Open connects a pool to databaseURL. It does not migrate.
 func Open(ctx context.Context, databaseURL string, cfg Config, log *slog.Logger, m *metrics.Metrics) (*Store, error) {
-	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	pc, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse DATABASE_URL: %s", sanitize(err))
@@ -77,16 +72,22 @@ func Open(ctx context.Context, databaseURL string, cfg Config, log *slog.Logger,
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open pool: %s", sanitize(err))
 	}
-	s := &Store{
-		pool:    pool,
-		cfg:     cfg,
-		log:     log,
-		m:       m,
-		now:     time.Now,
-		schemas: map[string]*schemaState{},
+	return compose(pool, cfg, log, m, time.Now), nil
+}
+
+// compose wires the parts around one pool.
+func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metrics, now func() time.Time) *Store {
+	schemas := newSchemaCache(pool, cfg.MaxColumns, cfg.MaxSubtables, log, m)
+	cache := newTokenCache(cfg.TokenTTL, now)
+	return &Store{
+		pool:     pool,
+		log:      log,
+		tokens:   &tokens{pool: pool, log: log, cache: cache, schemas: schemas},
+		writer:   &writer{pool: pool, schemas: schemas, m: m, now: now},
+		registry: &registry{pool: pool, log: log, tokens: cache},
+		replayer: &replayer{pool: pool},
+		eraser:   &eraser{pool: pool, m: m},
 	}
-	s.tokens = newTokenCache(cfg.TokenTTL, s.now)
-	return s, nil
 }
 
 // Close releases the pool.
@@ -118,102 +119,4 @@ func (s *Store) Ready(ctx context.Context) error {
 		return domain.Errorf(domain.ErrUnavailable, "control schema is at version %d (dirty=%t); this binary needs %d: run `cioloader migrate up`", version, dirty, latest)
 	}
 	return nil
-}
-
-// translate maps driver errors to domain errors: "database down or busy" →
-// ErrUnavailable, no rows → ErrNotFound, unique violation → ErrConflict,
-// values Postgres refuses → ErrDataRefused (with Postgres's message).
-// Anything else is returned unchanged.
-func translate(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w: %w", domain.ErrNotFound, err)
-	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
-		return fmt.Errorf("%w: database: %s", domain.ErrUnavailable, unreachable(err))
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case pgErr.Code == "23505":
-			return fmt.Errorf("%w: %w", domain.ErrConflict, err)
-		case transientSQLState(pgErr.Code):
-			return fmt.Errorf("%w: database: %s", domain.ErrUnavailable, pgErr.Message)
-		case dataError(pgErr.Code):
-			return fmt.Errorf("%w (SQLSTATE %s)", domain.Errorf(domain.ErrDataRefused, "%s", pgErr.Message), pgErr.Code)
-		}
-		return err
-	}
-	if transientErr(err) {
-		return fmt.Errorf("%w: database: %s", domain.ErrUnavailable, unreachable(err))
-	}
-	return err
-}
-
-// unreachable says why the database could not be used without quoting the
-// driver, whose messages name the host, port, user and database (SPEC 10.11).
-func unreachable(err error) string {
-	var pgErr *pgconn.PgError
-	var dnsErr *net.DNSError
-	switch {
-	case errors.As(err, &pgErr):
-		return "the server refused the connection (SQLSTATE " + pgErr.Code + ")"
-	case errors.Is(err, context.Canceled):
-		return "the request was cancelled"
-	case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
-		return "no answer in time"
-	case errors.As(err, &dnsErr):
-		return "the host name does not resolve"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused (is Postgres running?)"
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || isConnClosed(err):
-		return "the connection was lost"
-	}
-	return "cannot reach the server"
-}
-
-// transientSQLState: connection exceptions (08), serialization failures and
-// deadlocks (40), insufficient resources (53), operator intervention (57:
-// shutdown, cancel), system errors (58).
-func transientSQLState(code string) bool {
-	if len(code) < 2 {
-		return false
-	}
-	switch code[:2] {
-	case "08", "40", "53", "57", "58":
-		return true
-	}
-	return false
-}
-
-// dataError: data exceptions (22) and program limits such as "row is too big" (54).
-func dataError(code string) bool {
-	return strings.HasPrefix(code, "22") || strings.HasPrefix(code, "54")
-}
-
-func transientErr(err error) bool {
-	var ce *pgconn.ConnectError
-	var ne net.Error
-	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-		isConnClosed(err)
-}
-
-func isConnClosed(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return false
-	}
-	// pgx reports a connection lost mid-query as "conn closed" / "unexpected EOF".
-	msg := err.Error()
-	for _, s := range []string{"conn closed", "closed pool", "connection reset", "broken pipe", "connection refused", "unexpected EOF"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
 }

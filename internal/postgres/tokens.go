@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cioloader/cioloader/internal/domain"
 )
@@ -87,14 +89,36 @@ func (c *tokenCache) takeUsed() map[int64]time.Time {
 	return u
 }
 
+// tokens answers token look-ups through the cache and keeps the cache honest:
+// one LISTEN connection drops it on revocations (and drops the schema cache's
+// entries when another replica adds columns), and a ticker writes the URLs'
+// last_used_at.
+type tokens struct {
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	cache   *tokenCache
+	schemas *schemaCache
+}
+
 // FindTarget looks a token up by its hash. Unknown, revoked and disabled all
 // give the same ErrNotFound, so the answer is no oracle.
-func (s *Store) FindTarget(ctx context.Context, hash []byte) (Target, error) {
-	if t, ok := s.tokens.get(hash); ok {
-		s.tokens.markUsed(t.URLID)
+func (s *tokens) FindTarget(ctx context.Context, hash []byte) (Target, error) {
+	if t, ok := s.cache.get(hash); ok {
+		s.cache.markUsed(t.URLID)
 		return t, nil
 	}
-	gen := s.tokens.generation()
+	gen := s.cache.generation()
+	t, err := s.lookup(ctx, hash)
+	if err != nil {
+		return t, err
+	}
+	s.cache.put(hash, t, gen)
+	s.cache.markUsed(t.URLID)
+	return t, nil
+}
+
+// lookup reads a token's target from the database.
+func (s *tokens) lookup(ctx context.Context, hash []byte) (Target, error) {
 	// Customer.io waits 4 s: a database that hangs must give a 503 in time.
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -113,22 +137,14 @@ func (s *Store) FindTarget(ctx context.Context, hash []byte) (Target, error) {
 	if key != nil {
 		t.SigningKey = []byte(*key)
 	}
-	s.tokens.put(hash, t, gen)
-	s.tokens.markUsed(t.URLID)
 	return t, nil
-}
-
-func (s *Store) forgetAllSchemas() {
-	s.schemasMu.Lock()
-	defer s.schemasMu.Unlock()
-	clear(s.schemas)
 }
 
 var errUnknownToken = domain.Errorf(domain.ErrNotFound, "unknown or revoked webhook URL")
 
 // Run keeps the token cache honest until ctx ends: it LISTENs for revocations
 // (reconnecting after failures) and writes last_used_at every few seconds.
-func (s *Store) Run(ctx context.Context) error {
+func (s *tokens) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.listen(ctx) })
 	wg.Go(func() { s.flushUsedLoop(ctx) })
@@ -136,7 +152,7 @@ func (s *Store) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) listen(ctx context.Context) {
+func (s *tokens) listen(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := s.listenOnce(ctx)
 		if ctx.Err() != nil {
@@ -150,7 +166,7 @@ func (s *Store) listen(ctx context.Context) {
 	}
 }
 
-func (s *Store) listenOnce(ctx context.Context) error {
+func (s *tokens) listenOnce(ctx context.Context) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -161,8 +177,8 @@ func (s *Store) listenOnce(ctx context.Context) error {
 	}
 	// Anything revoked, or any column added, while we were not listening is
 	// forgotten now.
-	s.tokens.clear()
-	s.forgetAllSchemas()
+	s.cache.clear()
+	s.schemas.forgetAll()
 	for {
 		n, err := conn.Conn().WaitForNotification(ctx)
 		if err != nil {
@@ -171,14 +187,14 @@ func (s *Store) listenOnce(ctx context.Context) error {
 			return err
 		}
 		if n.Channel == columnsChannel {
-			s.forgetSchema(n.Payload) // our own changes come back too: one cheap reload
+			s.schemas.forget(n.Payload) // our own changes come back too: one cheap reload
 			continue
 		}
-		s.tokens.clear()
+		s.cache.clear()
 	}
 }
 
-func (s *Store) flushUsedLoop(ctx context.Context) {
+func (s *tokens) flushUsedLoop(ctx context.Context) {
 	tick := time.NewTicker(time.Second) // one small UPDATE a second at most, only with traffic
 	defer tick.Stop()
 	for {
@@ -194,8 +210,8 @@ func (s *Store) flushUsedLoop(ctx context.Context) {
 	}
 }
 
-func (s *Store) flushUsed(ctx context.Context) {
-	used := s.tokens.takeUsed()
+func (s *tokens) flushUsed(ctx context.Context) {
+	used := s.cache.takeUsed()
 	if len(used) == 0 {
 		return
 	}
@@ -210,4 +226,13 @@ func (s *Store) flushUsed(ctx context.Context) {
 	if err != nil {
 		s.log.Warn("could not record webhook URL use", "err", translate(err))
 	}
+}
+
+// revokedChannel is the LISTEN/NOTIFY channel that tells replicas to forget
+// cached tokens (URL revoked, integration deleted, signing key changed).
+const revokedChannel = "cioloader_tokens"
+
+func notifyRevoked(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, revokedChannel)
+	return err
 }

@@ -21,7 +21,7 @@ func scanURL(row pgx.Row) (domain.WebhookURL, error) {
 // CreateURL stores a new URL's token hash. The database refuses a third active
 // URL (trigger webhook_urls_limit, serialised on the integration row), so
 // concurrent calls can never make one: that refusal is ErrConflict.
-func (s *Store) CreateURL(ctx context.Context, integrationID int64, tokenHash []byte, prefix string) (domain.WebhookURL, error) {
+func (s *registry) CreateURL(ctx context.Context, integrationID int64, tokenHash []byte, prefix string) (domain.WebhookURL, error) {
 	in, err := s.FindIntegrationByID(ctx, integrationID)
 	if err != nil {
 		return domain.WebhookURL{}, err
@@ -41,7 +41,7 @@ func (s *Store) CreateURL(ctx context.Context, integrationID int64, tokenHash []
 }
 
 // ListURLs returns an integration's URLs, newest first (revoked ones too).
-func (s *Store) ListURLs(ctx context.Context, integrationID int64) ([]domain.WebhookURL, error) {
+func (s *registry) ListURLs(ctx context.Context, integrationID int64) ([]domain.WebhookURL, error) {
 	if _, err := s.FindIntegrationByID(ctx, integrationID); err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func (s *Store) ListURLs(ctx context.Context, integrationID int64) ([]domain.Web
 // RevokeURL revokes a URL. integrationID 0 means "whichever integration owns
 // it" (the CLI takes only the URL id). Revoking twice is not an error. Every
 // replica drops the token at once (NOTIFY), and within TokenTTL at worst.
-func (s *Store) RevokeURL(ctx context.Context, integrationID, urlID int64) error {
+func (s *registry) RevokeURL(ctx context.Context, integrationID, urlID int64) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var owner int64
 		err := tx.QueryRow(ctx, `UPDATE cioloader.webhook_urls SET revoked_at = coalesce(revoked_at, now())
@@ -81,13 +81,4 @@ func (s *Store) RevokeURL(ctx context.Context, integrationID, urlID int64) error
 	}
 	s.tokens.clear()
 	return nil
-}
-
-// revokedChannel is the LISTEN/NOTIFY channel that tells replicas to forget
-// cached tokens (URL revoked, integration deleted, signing key changed).
-const revokedChannel = "cioloader_tokens"
-
-func notifyRevoked(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, revokedChannel)
-	return err
 }

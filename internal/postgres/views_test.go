@@ -12,11 +12,21 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cioloader/cioloader/internal/app"
 	"github.com/cioloader/cioloader/internal/apptest"
+	"github.com/cioloader/cioloader/internal/config"
+	"github.com/cioloader/cioloader/internal/postgres"
 	"github.com/cioloader/cioloader/internal/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
+
+// storeConfig is the default store configuration with a pool of maxConns.
+func storeConfig(maxConns int32) postgres.Config {
+	sc := app.StoreConfig(config.Defaults())
+	sc.MaxConns = maxConns
+	return sc
+}
 
 // null stands for SQL NULL in expected rows (a column that is absent from an
 // expected row is not checked).

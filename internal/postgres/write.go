@@ -2,17 +2,9 @@ package postgres
 
 import (
 	"context"
-	"fmt"
-	"maps"
-	"slices"
 	"strings"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/cioloader/cioloader/internal/ingest"
-	"github.com/cioloader/cioloader/internal/stitch"
-	"github.com/cioloader/cioloader/internal/webhook"
 )
 
 // WriteBatch commits every request of reqs in one transaction, all or none
@@ -22,114 +14,10 @@ import (
 // Postgres refuses come back as domain.ErrDataRefused (see translate): what
 // to do about them is the batcher's decision, not the store's.
 func (s *Store) WriteBatch(ctx context.Context, reqs []*ingest.Request) error {
-	groups := groupBySchema(reqs)
-	plans := make([]*schemaWrite, 0, len(groups))
-	for _, g := range groups {
-		p, err := s.plan(ctx, g)
-		if err != nil {
-			return err
-		}
-		plans = append(plans, p)
-	}
-	now := s.now().UTC()
-	b := &pgx.Batch{}
-	queueErasureGuards(b, plans)
-	for _, p := range plans {
-		p.queue(b, now)
-		p.queueTombstoneDrop(b, now)
-	}
-	if b.Len() == 0 {
-		return nil
-	}
-	// One pipeline ending in one Sync: Postgres runs it as a single implicit
-	// transaction, committed at the Sync, so a whole group commit costs one
-	// round trip (plus a describe round trip the first time a statement is seen).
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("write batch: %w", translate(err))
-	}
-	for _, p := range plans {
-		p.count(s)
-		p.countTombstoned(s)
-	}
-	return nil
+	return s.writeBatch(ctx, reqs)
 }
 
-// schemaGroup is the part of a batch bound for one schema.
-type schemaGroup struct {
-	schema   string
-	events   []*ingest.Event // deduplicated (one per event_id, the highest sequence), in event_id order
-	rejected []rejectedRow
-	received map[*ingest.Event]time.Time
-	accepted int
-	replaced int
-}
-
-type rejectedRow struct {
-	table, reason, record string
-}
-
-func groupBySchema(reqs []*ingest.Request) []*schemaGroup {
-	var order []*schemaGroup
-	by := map[string]*schemaGroup{}
-	byID := map[string]map[string]*ingest.Event{}
-	for _, r := range reqs {
-		g := by[r.Schema]
-		if g == nil {
-			g = &schemaGroup{schema: r.Schema, received: map[*ingest.Event]time.Time{}}
-			by[r.Schema], byID[r.Schema] = g, map[string]*ingest.Event{}
-			order = append(order, g)
-		}
-		g.accepted += len(r.Events)
-		g.replaced += r.Replaced
-		for _, rj := range r.Rejected {
-			g.rejected = append(g.rejected, rejectionRow(rj))
-		}
-		ids := byID[r.Schema]
-		for i := range r.Events {
-			e := &r.Events[i]
-			// Postgres cannot update one row twice in a statement, and the newest
-			// copy must win: keep only the highest sequence per event_id.
-			if old, ok := ids[e.ID]; !ok || old.Seq < e.Seq {
-				ids[e.ID] = e
-				g.received[e] = r.ReceivedAt
-			}
-		}
-	}
-	// Lock order: every statement takes its row locks schema by schema and, in
-	// each, event_id by event_id (byte order, which the SQL keeps with COLLATE
-	// "C"), so two batches holding the same ids in other orders queue behind
-	// each other instead of deadlocking.
-	for _, g := range order {
-		g.events = slices.SortedFunc(maps.Values(byID[g.schema]), func(a, b *ingest.Event) int {
-			return strings.Compare(a.ID, b.ID)
-		})
-	}
-	slices.SortFunc(order, func(a, b *schemaGroup) int { return strings.Compare(a.schema, b.schema) })
-	return order
-}
-
-func rejectionRow(r webhook.Rejection) rejectedRow {
-	return rejectedRow{table: "data", reason: r.Reason, record: r.Record}
-}
-
-// plan makes sure every table and column the group needs exists, then
-// resolves each field to its physical column.
-func (s *Store) plan(ctx context.Context, g *schemaGroup) (*schemaWrite, error) {
-	tables, st, err := s.snapshot(ctx, g.schema)
-	if err != nil {
-		return nil, err
-	}
-	flats := make([]*stitch.Result, len(g.events))
-	for i, e := range g.events {
-		flats[i] = &e.Flat
-	}
-	if wants := missing(tables, flats); len(wants) > 0 {
-		if err := s.evolve(ctx, g.schema, st, wants); err != nil {
-			return nil, err
-		}
-		if tables, _, err = s.snapshot(ctx, g.schema); err != nil {
-			return nil, err
-		}
-	}
-	return newSchemaWrite(g, tables), nil
+// dataError: data exceptions (22) and program limits such as "row is too big" (54).
+func dataError(code string) bool {
+	return strings.HasPrefix(code, "22") || strings.HasPrefix(code, "54")
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/cioloader/cioloader/internal/ingest"
+	"github.com/cioloader/cioloader/internal/metrics"
 	"github.com/cioloader/cioloader/internal/stitch"
 )
 
@@ -160,14 +161,14 @@ func truncateRecord(raw []byte) string {
 }
 
 // count updates the metrics once the transaction has committed.
-func (w *schemaWrite) count(s *Store) {
-	if s.m == nil {
+func (w *schemaWrite) count(m *metrics.Metrics) {
+	if m == nil {
 		return
 	}
-	s.m.EventsAccepted.WithLabelValues(w.schema).Add(float64(w.g.accepted))
-	s.m.EventsRejected.WithLabelValues(w.schema).Add(float64(len(w.g.rejected)))
-	s.m.Unmapped.WithLabelValues(w.schema).Add(float64(w.unmapped))
-	s.m.Replaced.Add(float64(w.g.replaced))
+	m.EventsAccepted.WithLabelValues(w.schema).Add(float64(w.g.accepted))
+	m.EventsRejected.WithLabelValues(w.schema).Add(float64(len(w.g.rejected)))
+	m.Unmapped.WithLabelValues(w.schema).Add(float64(w.unmapped))
+	m.Replaced.Add(float64(w.g.replaced))
 }
 
 // rowBudget keeps a row under Postgres's limit for one heap tuple (8,160

@@ -13,10 +13,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cioloader/cioloader/internal/app"
+	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/postgres"
-	"github.com/cioloader/cioloader/internal/stitch"
 	"github.com/cioloader/cioloader/internal/testdb"
 	"github.com/cioloader/cioloader/internal/webhook"
 )
@@ -26,13 +27,21 @@ type writeBundle struct {
 	store  *postgres.Store
 	schema string
 	conn   *pgx.Conn
+	url    string
+	cfg    postgres.Config
 }
 
 func setupWrite(t *testing.T) *writeBundle {
 	t.Helper()
+	return setupWriteWith(t, storeConfig(8))
+}
+
+// setupWriteWith is setupWrite with the store configured by cfg.
+func setupWriteWith(t *testing.T, cfg postgres.Config) *writeBundle {
+	t.Helper()
 	ctx := context.Background()
 	url := testdb.New(t)
-	store, err := postgres.Open(ctx, url, postgres.Config{MaxConns: 8}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	store, err := postgres.Open(ctx, url, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
 	in, err := store.CreateIntegration(ctx, "Writer Test")
@@ -40,7 +49,7 @@ func setupWrite(t *testing.T) *writeBundle {
 	conn, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-	return &writeBundle{store: store, schema: in.Schema, conn: conn}
+	return &writeBundle{store: store, schema: in.Schema, conn: conn, url: url, cfg: cfg}
 }
 
 // request builds one ingest request from JSON bodies, giving the events the
@@ -50,7 +59,7 @@ func (b *writeBundle) request(t *testing.T, seqs []int64, bodies ...string) *ing
 	batch, err := webhook.Decode([]byte("["+strings.Join(bodies, ",")+"]"), 10000)
 	require.NoError(t, err)
 	require.Len(t, batch.Events, len(seqs))
-	r := ingest.Prepare(b.schema, time.Now().UTC(), batch, ingest.NewSequencer(nil), stitch.DefaultLimits())
+	r := ingest.Prepare(b.schema, time.Now().UTC(), batch, ingest.NewSequencer(nil), app.FlattenLimits(config.Defaults()))
 	for i := range r.Events {
 		r.Events[i].Seq = seqs[i]
 	}

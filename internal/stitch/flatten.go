@@ -35,7 +35,7 @@ import (
 // number no Postgres type holds) is skipped with a Problem whose Reason uses
 // Stitch's wording where it has one.
 func Flatten(event map[string]any, lim Limits) Result {
-	f := getFlattener(lim.withDefaults())
+	f := getFlattener(lim)
 	defer putFlattener(f)
 	f.addTable("data", 0, -1)
 	f.beginRow(0, 0, 0)

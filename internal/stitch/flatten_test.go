@@ -1,6 +1,7 @@
 package stitch
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,7 +212,10 @@ func TestFlatten(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := Flatten(decode(t, tc.event), tc.lim)
+			lim := tc.lim // a zero bound: the case does not test that bound
+			lim.MaxDepth = cmp.Or(lim.MaxDepth, DefaultLimits().MaxDepth)
+			lim.MaxKeys = cmp.Or(lim.MaxKeys, DefaultLimits().MaxKeys)
+			got := Flatten(decode(t, tc.event), lim)
 			require.Equal(t, tc.want, dump(got))
 			checkInvariants(t, got)
 		})
@@ -220,7 +224,7 @@ func TestFlatten(t *testing.T) {
 
 func TestFlattenValueTypes(t *testing.T) {
 	t.Parallel()
-	r := Flatten(decode(t, `{"s":"x","i":7,"n":1e400,"d":0.5,"b":true}`), Limits{})
+	r := Flatten(decode(t, `{"s":"x","i":7,"n":1e400,"d":0.5,"b":true}`), DefaultLimits())
 	want := map[string]any{"s": "x", "i": int64(7), "n": "1e400", "d": 0.5, "b": true}
 	for _, f := range r.Tables[0].Rows[0].Fields {
 		require.Equal(t, want[f.Name], f.Value, f.Name)

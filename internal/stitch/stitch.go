@@ -97,27 +97,21 @@ type Problem struct {
 	Reason string // Stitch's wording where it has one, e.g. "Field collision on X"
 }
 
-// Limits bounds the work one event can cause. A zero field means its default.
+// Limits bounds the work one event can cause. The values come from the
+// caller (internal/config holds the defaults). A zero bound maps nothing past
+// it: with MaxDepth 0 no key becomes a column, with MaxKeys 0 the first unit
+// is already over; the event is still kept whole as raw JSON by the writer.
 type Limits struct {
 	MaxDepth int // deepest key path mapped, counted in path segments from the top
 	MaxKeys  int // most units written per event: fields, subtable rows and problems
 }
 
-// DefaultLimits returns the documented defaults: depth 10, 1,000 keys.
+// DefaultLimits returns depth 10 and 1,000 keys, for tests and examples.
+//
+// Deprecated: the service takes its limits from internal/config
+// (CIOLOADER_MAX_DEPTH, CIOLOADER_MAX_KEYS); this stays only until
+// internal/ingest's tests stop calling it.
 func DefaultLimits() Limits { return Limits{MaxDepth: 10, MaxKeys: 1000} }
-
-// withDefaults replaces zero (or negative) bounds with the defaults, so a
-// forgotten setting never disables mapping or removes the bound.
-func (l Limits) withDefaults() Limits {
-	d := DefaultLimits()
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = d.MaxDepth
-	}
-	if l.MaxKeys <= 0 {
-		l.MaxKeys = d.MaxKeys
-	}
-	return l
-}
 
 // Result is one event, flattened.
 type Result struct {
