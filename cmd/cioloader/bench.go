@@ -71,6 +71,10 @@ func benchCmd(e env) *cobra.Command {
 // commandLine is how cmd was called: its path and the flags given.
 func commandLine(cmd *cobra.Command) string {
 	line := cmd.CommandPath()
-	cmd.Flags().Visit(func(f *pflag.Flag) { line += " --" + f.Name + "=" + f.Value.String() })
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if line += " --" + f.Name; f.Value.Type() != "bool" {
+			line += " " + f.Value.String()
+		}
+	})
 	return line
 }

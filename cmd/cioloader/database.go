@@ -23,12 +23,12 @@ var cliConfigFlags = map[string]bool{
 	"database-url": true, "data-dir": true, "public-url": true, "addr": true, "log-level": true, "log-format": true,
 }
 
-// bindConfig gives c the configuration flags, generated from config.Config's
-// tags, over the defaults and the environment. The returned function gives
-// the configuration once the flags are parsed; a bad setting is a
-// configuration error (exit 1). Commands other than serve list only
-// cliConfigFlags in their help.
-func bindConfig(c *cobra.Command, e env) func() (*config.Config, error) {
+// configured gives c the configuration flags, generated from config.Config's
+// tags, over the defaults and the environment, and makes c run fn with the
+// configuration once the flags are parsed; a bad setting is a configuration
+// error (exit 1). Commands other than serve list only cliConfigFlags in
+// their help.
+func configured(c *cobra.Command, e env, fn func(ctx context.Context, cfg *config.Config, args []string) error) *cobra.Command {
 	cfg := &config.Config{}
 	err := cfg.Bind(c.Flags(), e.getenv)
 	if c.Name() != "serve" {
@@ -37,15 +37,16 @@ func bindConfig(c *cobra.Command, e env) func() (*config.Config, error) {
 		}
 		c.Long += "\n\nThe other configuration flags (see cioloader serve --help) are accepted too."
 	}
-	return func() (*config.Config, error) {
+	c.RunE = func(c *cobra.Command, args []string) error {
 		if err == nil {
 			err = cfg.Validate()
 		}
 		if err != nil {
-			return nil, fmt.Errorf("configuration: %w", err)
+			return fmt.Errorf("configuration: %w", err)
 		}
-		return cfg, nil
+		return fn(c.Context(), cfg, args)
 	}
+	return c
 }
 
 // newLogger logs text on a terminal and JSON otherwise.

@@ -24,15 +24,9 @@ func dbURLCmd(e env) *cobra.Command {
 	}
 	tcp := cmd.Flags().Bool("tcp", false, "embedded Postgres: the TCP URL on 127.0.0.1 instead of the unix socket one")
 	asJSON := cmd.Flags().Bool("json", false, `print {"url": ..., "embedded": ...}`)
-	loadConfig := bindConfig(cmd, e)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := loadConfig()
-		if err != nil {
-			return err
-		}
-		return dbURL(cmd.Context(), e, cfg, *tcp, *asJSON)
-	}
-	return cmd
+	return configured(cmd, e, func(ctx context.Context, cfg *config.Config, _ []string) error {
+		return dbURL(ctx, e, cfg, *tcp, *asJSON)
+	})
 }
 
 func dbURL(ctx context.Context, e env, cfg *config.Config, tcp, asJSON bool) error {

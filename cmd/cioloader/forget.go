@@ -21,12 +21,12 @@ func forgetCmd(e env) *cobra.Command {
 	var list bool
 	cmd := adminCommand(e, "forget INTEGRATION (--email E | --customer-id ID | --cio-id C)... | --list INTEGRATION",
 		"erase a person's events everywhere (GDPR, CCPA); --list shows past erasures",
+		"Erase a person (GDPR, CCPA): delete every stored event that names them from INTEGRATION's data, its subtables, "+
+			"rudder_events and _sdc_rejected, in one transaction, and keep hashed tombstones so re-delivered events of theirs "+
+			"are dropped for CIOLOADER_ERASURE_TOMBSTONE_TTL. Flags may be repeated; an event matches any of them. "+
+			"Emails compare case-insensitively, ids exactly. With --list, print the integration's erasure records.",
 		func(c *cobra.Command, args []string) error { return forgetArgs(c, args, req, list) },
 		func(ctx context.Context, c *adminCall) error { return forget(ctx, c, req, list) })
-	cmd.Long = "Erase a person (GDPR, CCPA): delete every stored event that names them from INTEGRATION's data, its subtables, " +
-		"rudder_events and _sdc_rejected, in one transaction, and keep hashed tombstones so re-delivered events of theirs " +
-		"are dropped for CIOLOADER_ERASURE_TOMBSTONE_TTL. Flags may be repeated; an event matches any of them. " +
-		"Emails compare case-insensitively, ids exactly. With --list, print the integration's erasure records.\n\n" + cmd.Long[strings.Index(cmd.Long, dbNote):]
 	cmd.Flags().StringArrayVar(&req.Emails, "email", nil, "the person's email address (identifiers.email, email_address, an email recipient)")
 	cmd.Flags().StringArrayVar(&req.CustomerIDs, "customer-id", nil, "the person's id (identifiers.id, the deprecated customer_id)")
 	cmd.Flags().StringArrayVar(&req.CioIDs, "cio-id", nil, "the person's Customer.io id (identifiers.cio_id)")

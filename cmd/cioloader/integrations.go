@@ -31,23 +31,20 @@ type adminCall struct {
 
 // adminCommand is a command that works on the (migrated) database through
 // admin.Service, with --json and the configuration flags. Its arguments are
-// checked by args before the database is opened.
-func adminCommand(e env, use, short string, args cobra.PositionalArgs, run func(ctx context.Context, c *adminCall) error) *cobra.Command {
-	cmd := &cobra.Command{Use: use, Short: short, Long: strings.ToUpper(short[:1]) + short[1:] + ".\n\n" + dbNote, Args: args}
+// checked by args before the database is opened. Its help is long, or short
+// when long is empty, then dbNote.
+func adminCommand(e env, use, short, long string, args cobra.PositionalArgs, run func(ctx context.Context, c *adminCall) error) *cobra.Command {
+	if long == "" {
+		long = strings.ToUpper(short[:1]) + short[1:] + "."
+	}
+	cmd := &cobra.Command{Use: use, Short: short, Long: long + "\n\n" + dbNote, Args: args}
 	asJSON := cmd.Flags().Bool("json", false, "print JSON for scripts")
-	loadConfig := bindConfig(cmd, e)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := loadConfig()
-		if err != nil {
-			return err
-		}
-		ctx := cmd.Context()
+	return configured(cmd, e, func(ctx context.Context, cfg *config.Config, args []string) error {
 		return withStore(ctx, e, cfg, cmd.CommandPath(), func(store *postgres.Store) error {
 			svc := &admin.Service{Store: store, BaseURL: cfg.BaseURL(), TombstoneTTL: cfg.TombstoneTTL}
 			return run(ctx, &adminCall{e: e, svc: svc, store: store, args: args, asJSON: *asJSON})
 		})
-	}
-	return cmd
+	})
 }
 
 // withStore opens the database (migrating it) and runs fn with the store.
@@ -105,9 +102,9 @@ func exactArgs(n int) cobra.PositionalArgs {
 
 func integrationsCmd(e env) *cobra.Command {
 	return groupCmd("integrations", "Manage integrations",
-		adminCommand(e, "create NAME", "create an integration with its schema, tables and views", exactArgs(1), integrationsCreate),
-		adminCommand(e, "list", "list every integration (deleted ones too)", exactArgs(0), integrationsList),
-		adminCommand(e, "delete INTEGRATION", "delete an integration: its URLs are revoked; its schema and data stay", exactArgs(1), integrationsDelete),
+		adminCommand(e, "create NAME", "create an integration with its schema, tables and views", "", exactArgs(1), integrationsCreate),
+		adminCommand(e, "list", "list every integration (deleted ones too)", "", exactArgs(0), integrationsList),
+		adminCommand(e, "delete INTEGRATION", "delete an integration: its URLs are revoked; its schema and data stay", "", exactArgs(1), integrationsDelete),
 	)
 }
 

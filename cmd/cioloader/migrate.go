@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cioloader/cioloader/internal/admin"
+	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/postgres"
 )
 
@@ -18,54 +20,51 @@ func migrateCmd(e env) *cobra.Command {
 		Args:  migrateArgs,
 	}
 	asJSON := cmd.Flags().Bool("json", false, "print JSON for scripts")
-	loadConfig := bindConfig(cmd, e)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := loadConfig()
-		if err != nil {
-			return err
-		}
-		ctx := cmd.Context()
-		log := cliLogger(cfg, e, "migrate")
-		db, err := openCLIDatabase(ctx, cfg, log)
-		if err != nil {
-			return err
-		}
-		defer db.close()
-		mg, err := postgres.NewMigrator(db.url)
-		if err != nil {
-			return fmt.Errorf("database: %w", err)
-		}
-		defer mg.Close()
-		store, err := postgres.Open(ctx, db.url, postgres.Config{MaxConns: 2}, log, nil) // connects only when up needs it
-		if err != nil {
-			return fmt.Errorf("database: %w", err)
-		}
-		defer store.Close()
-		svc := &admin.Service{Store: store, Migrations: mg}
-		var st admin.MigrationStatus
-		action := "up"
-		if len(args) > 0 {
-			action = args[0]
-		}
-		switch action {
-		case "up":
-			st, err = svc.MigrateUp(ctx)
-		case "down":
-			steps, _ := strconv.Atoi(args[1])
-			st, err = svc.MigrateDown(steps)
-		default:
-			st, err = svc.MigrationVersion()
-		}
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(e.stdout, st)
-		}
-		fmt.Fprintf(e.stdout, "control schema version %d (dirty=%t; this binary's latest is %d)\n", st.Version, st.Dirty, st.Latest)
-		return nil
+	return configured(cmd, e, func(ctx context.Context, cfg *config.Config, args []string) error {
+		return migrate(ctx, e, cfg, args, *asJSON)
+	})
+}
+
+func migrate(ctx context.Context, e env, cfg *config.Config, args []string, asJSON bool) error {
+	log := cliLogger(cfg, e, "migrate")
+	db, err := openCLIDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
 	}
-	return cmd
+	defer db.close()
+	mg, err := postgres.NewMigrator(db.url)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer mg.Close()
+	store, err := postgres.Open(ctx, db.url, postgres.Config{MaxConns: 2}, log, nil) // connects only when up needs it
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer store.Close()
+	svc := &admin.Service{Store: store, Migrations: mg}
+	var st admin.MigrationStatus
+	action := "up"
+	if len(args) > 0 {
+		action = args[0]
+	}
+	switch action {
+	case "up":
+		st, err = svc.MigrateUp(ctx)
+	case "down":
+		steps, _ := strconv.Atoi(args[1])
+		st, err = svc.MigrateDown(steps)
+	default:
+		st, err = svc.MigrationVersion()
+	}
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(e.stdout, st)
+	}
+	fmt.Fprintf(e.stdout, "control schema version %d (dirty=%t; this binary's latest is %d)\n", st.Version, st.Dirty, st.Latest)
+	return nil
 }
 
 // migrateArgs accepts nothing, up, version or down N.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -23,6 +22,8 @@ func replayCmd(e env) *cobra.Command {
 	var size int
 	var quiet bool
 	cmd := adminCommand(e, "replay INTEGRATION", "rebuild rudder_events from data._sdc_raw",
+		"Rebuild INTEGRATION's rudder_events from data._sdc_raw with the current mapping, in batches, with a progress bar on stderr. "+
+			"Safe while ingest continues: a newer copy of an event is never overwritten.",
 		func(c *cobra.Command, args []string) error {
 			if err := exactArgs(1)(c, args); err != nil {
 				return err
@@ -33,8 +34,6 @@ func replayCmd(e env) *cobra.Command {
 			return nil
 		},
 		func(ctx context.Context, c *adminCall) error { return replay(ctx, c, size, quiet) })
-	cmd.Long = "Rebuild INTEGRATION's rudder_events from data._sdc_raw with the current mapping, in batches, with a progress bar on stderr. " +
-		"Safe while ingest continues: a newer copy of an event is never overwritten.\n\n" + cmd.Long[strings.Index(cmd.Long, dbNote):]
 	cmd.Flags().IntVar(&size, "batch", 2000, "rows per batch (one transaction each)")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress bar")
 	return cmd

@@ -25,15 +25,7 @@ func serveCmd(e env) *cobra.Command {
 		Long:  "Run the HTTP server. With no DATABASE_URL it starts an embedded Postgres under CIOLOADER_DATA_DIR/pg.",
 		Args:  noArgs("serve takes no arguments, only flags"),
 	}
-	loadConfig := bindConfig(cmd, e)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := loadConfig()
-		if err != nil {
-			return err
-		}
-		return runServe(cmd.Context(), e, cfg)
-	}
-	return cmd
+	return configured(cmd, e, func(ctx context.Context, cfg *config.Config, _ []string) error { return runServe(ctx, e, cfg) })
 }
 
 func runServe(ctx context.Context, e env, cfg *config.Config) error {

@@ -15,9 +15,9 @@ import (
 
 func urlsCmd(e env) *cobra.Command {
 	return groupCmd("urls", "Manage webhook URLs",
-		adminCommand(e, "generate INTEGRATION", "make a webhook URL (printed this once: paste it into Customer.io); at most 2 active per integration", exactArgs(1), urlsGenerate),
-		adminCommand(e, "list INTEGRATION", "list an integration's webhook URLs (token prefixes only), newest first", exactArgs(1), urlsList),
-		adminCommand(e, "revoke URL_ID", "revoke a webhook URL (its id from urls list): it stops accepting events at once", urlIDArg, urlsRevoke),
+		adminCommand(e, "generate INTEGRATION", "make a webhook URL (printed this once: paste it into Customer.io); at most 2 active per integration", "", exactArgs(1), urlsGenerate),
+		adminCommand(e, "list INTEGRATION", "list an integration's webhook URLs (token prefixes only), newest first", "", exactArgs(1), urlsList),
+		adminCommand(e, "revoke URL_ID", "revoke a webhook URL (its id from urls list): it stops accepting events at once", "", urlIDArg, urlsRevoke),
 	)
 }
 
