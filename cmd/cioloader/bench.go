@@ -1,19 +1,26 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cioloader/cioloader/internal/bench"
 )
 
-func runBench(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "bench", "", "Start a cioloader server (on a fresh embedded Postgres with fsync on, or --database-url) and a bare net/http server, "+
-		"run SPEC 9's scenarios against both, print each figure next to its target and update BENCHMARKS.md.")
+func benchCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "load-test a server and report events/s, latency and memory",
+		Args:  noArgs("bench takes no arguments, only flags"),
+		Long: "Start a cioloader server (on a fresh embedded Postgres with fsync on, or --database-url) and a bare net/http server, " +
+			"run SPEC 9's scenarios against both, print each figure next to its target and update BENCHMARKS.md.",
+	}
+	fs := cmd.Flags()
 	dur := fs.Duration("duration", 10*time.Second, "measured time per scenario")
 	warm := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up per scenario")
 	dbURL := fs.String("database-url", "", "Postgres to benchmark against (default: a fresh embedded cluster, fsync on)")
@@ -24,38 +31,50 @@ func runBench(ctx context.Context, e env, args []string) error {
 	dataset := fs.Int64("dataset-events", 1_000_000, "read side: realistic events loaded into stitch_customerio before the README queries are timed (0: skip)")
 	readme := fs.String("readme", "README.md", "the README whose example queries are timed")
 	readOnly := fs.Bool("read-side-only", false, "skip the throughput scenarios; run only the read side")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *url != "" {
-		if *conns < 1 || *per < 1 || *per > 10000 {
-			return usagef("--conns must be ≥ 1 and --per-request between 1 and 10000")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		if *url != "" {
+			if *conns < 1 || *per < 1 || *per > 10000 {
+				return usagef("--conns must be ≥ 1 and --per-request between 1 and 10000")
+			}
+			res := bench.Run(ctx, bench.Scenario{Name: "url", URL: *url, Conns: *conns, PerReq: *per, Duration: *dur, Warmup: *warm,
+				RunID: fmt.Sprint(time.Now().UnixNano())})
+			fmt.Fprintf(e.stdout, "events/s %.0f  requests/s %.0f  p50 %s  p99 %s  max %s  errors %d %v\n",
+				res.EventsPerSec(), res.ReqPerSec(), res.P50, res.P99, res.Max, res.Errors, res.ErrorKinds)
+			return nil
 		}
-		res := bench.Run(ctx, bench.Scenario{Name: "url", URL: *url, Conns: *conns, PerReq: *per, Duration: *dur, Warmup: *warm,
-			RunID: fmt.Sprint(time.Now().UnixNano())})
-		fmt.Fprintf(e.stdout, "events/s %.0f  requests/s %.0f  p50 %s  p99 %s  max %s  errors %d %v\n",
-			res.EventsPerSec(), res.ReqPerSec(), res.P50, res.P99, res.Max, res.Errors, res.ErrorKinds)
-		return nil
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rep, err := bench.Main(ctx, bench.Config{
-		Exe: exe, DatabaseURL: *dbURL, Duration: *dur, Warmup: *warm, Stdout: e.stdout, Log: log,
-		DatasetEvents: *dataset, Readme: *readme, SkipLoad: *readOnly,
-		Command: strings.TrimSpace("cioloader bench " + strings.Join(args, " ")),
-	})
-	if err != nil {
-		return err
-	}
-	rep.WriteText(e.stdout)
-	if *out != "" {
-		if err := bench.UpdateFile(*out, rep); err != nil {
+		exe, err := os.Executable()
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "\nresults written to %s\n", *out)
+		log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		rep, err := bench.Main(ctx, bench.Config{
+			Exe: exe, DatabaseURL: *dbURL, Duration: *dur, Warmup: *warm, Stdout: e.stdout, Log: log,
+			DatasetEvents: *dataset, Readme: *readme, SkipLoad: *readOnly,
+			Command: commandLine(cmd),
+		})
+		if err != nil {
+			return err
+		}
+		rep.WriteText(e.stdout)
+		if *out != "" {
+			if err := bench.UpdateFile(*out, rep); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "\nresults written to %s\n", *out)
+		}
+		return nil
 	}
-	return nil
+	return cmd
+}
+
+// commandLine is how cmd was called: its path and the flags given.
+func commandLine(cmd *cobra.Command) string {
+	line := cmd.CommandPath()
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if line += " --" + f.Name; f.Value.Type() != "bool" {
+			line += " " + f.Value.String()
+		}
+	})
+	return line
 }

@@ -6,24 +6,31 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+
+	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/pgcluster"
 )
 
-// runDBURL prints the database URL the other commands use, so that
+// dbURLCmd prints the database URL the other commands use, so that
 // psql "$(cioloader db-url)" reaches the same database.
-func runDBURL(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "db-url", "",
-		"Print the database URL in use: DATABASE_URL when set, else the embedded Postgres's (under CIOLOADER_DATA_DIR/pg), "+
-			"starting it if needed and leaving it running; cioloader serve joins it later. For example: psql \"$(cioloader db-url)\".")
-	tcp := fs.Bool("tcp", false, "embedded Postgres: the TCP URL on 127.0.0.1 instead of the unix socket one")
-	asJSON := fs.Bool("json", false, `print {"url": ..., "embedded": ...}`)
-	cfg, err := loadConfig(fs, args, e)
-	if err != nil {
-		return err
+func dbURLCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "db-url",
+		Short: "print the database URL in use (starts the embedded Postgres if needed)",
+		Args:  noArgs("db-url takes no arguments"),
+		Long: "Print the database URL in use: DATABASE_URL when set, else the embedded Postgres's (under CIOLOADER_DATA_DIR/pg), " +
+			"starting it if needed and leaving it running; cioloader serve joins it later. For example: psql \"$(cioloader db-url)\".",
 	}
-	if fs.NArg() != 0 {
-		return usagef("db-url takes no arguments (run cioloader db-url --help)")
-	}
+	tcp := cmd.Flags().Bool("tcp", false, "embedded Postgres: the TCP URL on 127.0.0.1 instead of the unix socket one")
+	asJSON := cmd.Flags().Bool("json", false, `print {"url": ..., "embedded": ...}`)
+	return configured(cmd, e, func(ctx context.Context, cfg *config.Config, _ []string) error {
+		return dbURL(ctx, e, cfg, *tcp, *asJSON)
+	})
+}
+
+func dbURL(ctx context.Context, e env, cfg *config.Config, tcp, asJSON bool) error {
+	var err error
 	url := cfg.DatabaseURL
 	var db *database
 	if url == "" {
@@ -31,11 +38,11 @@ func runDBURL(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		url = db.url
-		if *tcp {
+		if tcp {
 			url = db.cluster.TCPURL(pgcluster.DefaultDatabase)
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		if err := printJSON(e.stdout, map[string]any{"url": url, "embedded": db != nil}); err != nil {
 			return err
 		}

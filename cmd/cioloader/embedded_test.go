@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cioloader/cioloader/internal/admin"
+	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/pgcluster"
 )
 
@@ -156,7 +158,7 @@ func TestCLIStopsOnlyTheClusterItStarted(t *testing.T) {
 
 	// Another client (a serve that joined meanwhile, psql) keeps it running.
 	ctx := context.Background()
-	cfg, err := loadConfig(newFlags(env{}, "t", "", ""), nil, env{getenv: func(k string) string { return vars[k] }})
+	cfg, err := config.Load(flag.NewFlagSet("t", flag.ContinueOnError), nil, func(k string) string { return vars[k] })
 	require.NoError(t, err)
 	db, err := openCLIDatabase(ctx, cfg, cliLogger(cfg, env{}, "t"))
 	require.NoError(t, err)
@@ -216,7 +218,7 @@ func TestBinaryExitCodes(t *testing.T) {
 		{[]string{"--help"}, nil, exitOK, ""},
 		{[]string{"serve", "--help"}, nil, exitOK, ""},
 		{[]string{"nope"}, nil, exitUsage, `unknown command "nope"`},
-		{[]string{"serve", "--nope"}, nil, exitUsage, "flag provided but not defined: -nope"},
+		{[]string{"serve", "--nope"}, nil, exitUsage, "unknown flag: --nope"},
 		{[]string{"serve"}, map[string]string{"DATABASE_URL": closedPortURL(t), "CIOLOADER_ADDR": "127.0.0.1:0"}, exitFail, "connection refused"},
 		{[]string{"serve"}, map[string]string{"CIOLOADER_COMMIT_DEADLINE": "1m"}, exitFail, "configuration: CIOLOADER_COMMIT_DEADLINE"},
 		{[]string{"transform", "/nonexistent"}, nil, exitFail, "open /nonexistent"},
@@ -239,7 +241,7 @@ func TestBinaryExitCodes(t *testing.T) {
 		if tc.code == exitOK {
 			requireOK(t, r)
 			require.Empty(t, r.stderr)
-			require.Contains(t, r.stdout, "Usage: cioloader")
+			require.Contains(t, r.stdout, "Usage:\n  cioloader")
 			continue
 		}
 		requireFailure(t, r, tc.code, tc.contains)

@@ -10,69 +10,68 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cioloader/cioloader/internal/admin"
 	"github.com/cioloader/cioloader/internal/domain"
-	"github.com/cioloader/cioloader/internal/postgres"
 )
 
-// repeated is a flag that may be given several times.
-type repeated []string
-
-func (r *repeated) String() string     { return strings.Join(*r, ",") }
-func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
-
-func runForget(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "forget", "INTEGRATION (--email E | --customer-id ID | --cio-id C)... | --list INTEGRATION",
+func forgetCmd(e env) *cobra.Command {
+	var req admin.ErasureRequest
+	var list bool
+	cmd := adminCommand(e, "forget INTEGRATION (--email E | --customer-id ID | --cio-id C)... | --list INTEGRATION",
+		"erase a person's events everywhere (GDPR, CCPA); --list shows past erasures",
 		"Erase a person (GDPR, CCPA): delete every stored event that names them from INTEGRATION's data, its subtables, "+
 			"rudder_events and _sdc_rejected, in one transaction, and keep hashed tombstones so re-delivered events of theirs "+
 			"are dropped for CIOLOADER_ERASURE_TOMBSTONE_TTL. Flags may be repeated; an event matches any of them. "+
-			"Emails compare case-insensitively, ids exactly. With --list, print the integration's erasure records.\n\n"+dbNote)
-	var req admin.ErasureRequest
-	fs.Var((*repeated)(&req.Emails), "email", "the person's email address (identifiers.email, email_address, an email recipient)")
-	fs.Var((*repeated)(&req.CustomerIDs), "customer-id", "the person's id (identifiers.id, the deprecated customer_id)")
-	fs.Var((*repeated)(&req.CioIDs), "cio-id", "the person's Customer.io id (identifiers.cio_id)")
-	list := fs.Bool("list", false, "print the integration's erasure records instead")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	cfg, err := loadConfig(fs, args, e)
+			"Emails compare case-insensitively, ids exactly. With --list, print the integration's erasure records.",
+		func(c *cobra.Command, args []string) error { return forgetArgs(c, args, req, list) },
+		func(ctx context.Context, c *adminCall) error { return forget(ctx, c, req, list) })
+	cmd.Flags().StringArrayVar(&req.Emails, "email", nil, "the person's email address (identifiers.email, email_address, an email recipient)")
+	cmd.Flags().StringArrayVar(&req.CustomerIDs, "customer-id", nil, "the person's id (identifiers.id, the deprecated customer_id)")
+	cmd.Flags().StringArrayVar(&req.CioIDs, "cio-id", nil, "the person's Customer.io id (identifiers.cio_id)")
+	cmd.Flags().BoolVar(&list, "list", false, "print the integration's erasure records instead")
+	return cmd
+}
+
+func forgetArgs(c *cobra.Command, args []string, req admin.ErasureRequest, list bool) error {
+	named := len(req.Emails) + len(req.CustomerIDs) + len(req.CioIDs)
+	switch {
+	case len(args) != 1:
+		return usagef("usage: cioloader forget INTEGRATION --email E (run cioloader forget --help)")
+	case list && named > 0:
+		return usagef("--list takes no --email, --customer-id or --cio-id")
+	case !list && named == 0:
+		return usagef("name the person: --email, --customer-id or --cio-id (run cioloader forget --help)")
+	}
+	return nil
+}
+
+func forget(ctx context.Context, c *adminCall, req admin.ErasureRequest, list bool) error {
+	in, err := c.svc.FindIntegration(ctx, c.args[0])
 	if err != nil {
 		return err
 	}
-	named := len(req.Emails) + len(req.CustomerIDs) + len(req.CioIDs)
-	switch {
-	case fs.NArg() != 1:
-		return usagef("usage: cioloader forget INTEGRATION --email E (run cioloader forget --help)")
-	case *list && named > 0:
-		return usagef("--list takes no --email, --customer-id or --cio-id")
-	case !*list && named == 0:
-		return usagef("name the person: --email, --customer-id or --cio-id (run cioloader forget --help)")
+	if list {
+		l, err := c.svc.ListErasures(ctx, in.ID)
+		if err != nil {
+			return err
+		}
+		if c.asJSON {
+			return printJSON(c.e.stdout, l)
+		}
+		return printErasures(c.e.stdout, l)
 	}
-	return withStore(ctx, e, cfg, "forget", func(store *postgres.Store) error {
-		svc := &admin.Service{Store: store, BaseURL: cfg.BaseURL(), TombstoneTTL: cfg.TombstoneTTL}
-		in, err := store.FindIntegration(ctx, fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		if *list {
-			l, err := svc.ListErasures(ctx, in.ID)
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				return printJSON(e.stdout, l)
-			}
-			return printErasures(e.stdout, l)
-		}
-		er, err := svc.Erase(ctx, in.ID, req, admin.ByCLI)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(e.stdout, er)
-		}
-		fmt.Fprintf(e.stdout, "erasure %d on %s: deleted %s; re-delivered events of this person are dropped until %s\n",
-			er.ID, in.Schema, deletedSummary(er.RowsDeleted), er.TombstonesUntil.UTC().Format(time.RFC3339))
-		return nil
-	})
+	er, err := c.svc.Erase(ctx, in.ID, req, admin.ByCLI)
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		return printJSON(c.e.stdout, er)
+	}
+	fmt.Fprintf(c.e.stdout, "erasure %d on %s: deleted %s; re-delivered events of this person are dropped until %s\n",
+		er.ID, in.Schema, deletedSummary(er.RowsDeleted), er.TombstonesUntil.UTC().Format(time.RFC3339))
+	return nil
 }
 
 // deletedSummary is "data 3, rudder_events 3, …" in table order, tables with rows first.

@@ -5,22 +5,28 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
-// runHealthcheck probes a URL, for container healthchecks on images without curl.
-func runHealthcheck(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "healthcheck", "", "Exit 0 when URL answers 200 within the timeout (for container healthchecks).")
-	url := fs.String("url", "http://127.0.0.1:8080/readyz", "URL to probe")
-	timeout := fs.Duration("timeout", 2*time.Second, "how long to wait")
-	if err := parse(fs, args); err != nil {
-		return err
+// healthcheckCmd probes a URL, for container healthchecks on images without curl.
+func healthcheckCmd(_ env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "healthcheck",
+		Short: "exit 0 when the server answers 200 (container healthchecks)",
+		Long:  "Exit 0 when URL answers 200 within the timeout (for container healthchecks).",
+		Args:  noArgs("healthcheck takes no arguments"),
 	}
-	if fs.NArg() != 0 {
-		return usagef("healthcheck takes no arguments (run cioloader healthcheck --help)")
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	url := cmd.Flags().String("url", "http://127.0.0.1:8080/readyz", "URL to probe")
+	timeout := cmd.Flags().Duration("timeout", 2*time.Second, "how long to wait")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return healthcheck(cmd.Context(), *url, *timeout) }
+	return cmd
+}
+
+func healthcheck(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return usagef("bad --url: %v", err)
 	}
@@ -30,7 +36,7 @@ func runHealthcheck(ctx context.Context, e env, args []string) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: %s answered %d", *url, resp.StatusCode)
+		return fmt.Errorf("healthcheck: %s answered %d", url, resp.StatusCode)
 	}
 	return nil
 }

@@ -1,5 +1,6 @@
 // Command cioloader turns Customer.io reporting webhooks into Postgres tables.
-// main only wires: each subcommand lives in its own file.
+// main only wires: each subcommand lives in its own file, built with cobra
+// (GNU flags anywhere among the arguments, generated help, `completion`).
 //
 // Conventions every command follows (SPEC 7): --help/-h prints the usage on
 // stdout and exits 0; a usage mistake (unknown command or flag, wrong
@@ -10,7 +11,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,7 +18,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/cioloader/cioloader/internal/config"
+	"github.com/spf13/cobra"
 )
 
 // Exit codes (SPEC 7).
@@ -35,31 +35,17 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
+// failure is an error a command returned while running (exit 1). Errors
+// cobra returns by itself (unknown command, bad flag) are usage errors.
+type failure struct{ err error }
+
+func (f failure) Error() string { return f.err.Error() }
+
 // env is what a command gets from main: streams and the environment.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
-}
-
-type command struct {
-	name, args, summary string
-	run                 func(ctx context.Context, e env, args []string) error
-}
-
-func commands() []command {
-	return []command{
-		{"serve", "", "run the HTTP server (embedded Postgres when DATABASE_URL is unset)", runServe},
-		{"migrate", "[up|down N|version]", "apply, roll back or show control-schema migrations", runMigrate},
-		{"integrations", "create NAME | list | delete INTEGRATION", "manage integrations", runIntegrations},
-		{"urls", "generate INTEGRATION | list INTEGRATION | revoke URL_ID", "manage webhook URLs", runURLs},
-		{"transform", "[FILE]", "print Customer.io events (object, array or NDJSON) as RudderStack events, one per line", runTransform},
-		{"replay", "INTEGRATION", "rebuild rudder_events from data._sdc_raw", runReplay},
-		{"forget", "INTEGRATION --email E | --list INTEGRATION", "erase a person's events everywhere (GDPR, CCPA); --list shows past erasures", runForget},
-		{"db-url", "", "print the database URL in use (starts the embedded Postgres if needed)", runDBURL},
-		{"bench", "[flags]", "load-test a server and report events/s, latency and memory", runBench},
-		{"healthcheck", "[--url URL]", "exit 0 when the server answers 200 (container healthchecks)", runHealthcheck},
-	}
 }
 
 func main() {
@@ -69,44 +55,85 @@ func main() {
 	os.Exit(code)
 }
 
+// run runs `cioloader args...` and returns its exit code.
 func run(ctx context.Context, args []string, e env) int {
+	root := newRoot(e)
+	root.SetArgs(args)
 	if len(args) == 0 {
-		printUsage(e.stdout)
-		fmt.Fprintln(e.stderr, "cioloader: no command given (run cioloader --help)")
-		return exitUsage
+		_ = root.Help()
+		return exitCode(usagef("no command given (run cioloader --help)"), e.stderr)
 	}
-	switch args[0] {
-	case "-h", "-help", "--help":
-		printUsage(e.stdout)
-		return exitOK
-	case "help":
-		if len(args) == 1 {
-			printUsage(e.stdout)
-			return exitOK
+	return exitCode(root.ExecuteContext(ctx), e.stderr)
+}
+
+// newRoot builds the command tree.
+func newRoot(e env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cioloader",
+		Short: "Customer.io reporting webhooks into Postgres (Stitch and RudderStack layouts)",
+		Long: "cioloader — Customer.io reporting webhooks into Postgres (Stitch and RudderStack layouts).\n\n" +
+			"INTEGRATION is an integration's id, name or schema. Configuration comes from the environment, then flags (see README);\n" +
+			"without DATABASE_URL every command uses the embedded Postgres under CIOLOADER_DATA_DIR/pg, alongside a running serve.\n" +
+			"Exit status: 0 success, 1 failure, 2 usage error (one line on stderr).",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usagef("%v (run %s --help)", err, c.CommandPath())
+	})
+	root.AddCommand(serveCmd(e), migrateCmd(e), integrationsCmd(e), urlsCmd(e), transformCmd(e),
+		replayCmd(e), forgetCmd(e), dbURLCmd(e), benchCmd(e), healthcheckCmd(e))
+	markFailures(root)
+	return root
+}
+
+// markFailures wraps every command's RunE so that what it returns (other
+// than a usage error) is a failure: exit 1.
+func markFailures(c *cobra.Command) {
+	if runE := c.RunE; runE != nil {
+		c.RunE = func(c *cobra.Command, args []string) error {
+			err := runE(c, args)
+			var ue usageError
+			if err == nil || errors.As(err, &ue) {
+				return err
+			}
+			return failure{err}
 		}
-		// cioloader help COMMAND [SUBCOMMAND] = cioloader COMMAND [SUBCOMMAND] --help
-		return run(ctx, append(append([]string{}, args[1:]...), "--help"), e)
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return exitCode(c.run(ctx, e, args[1:]), e.stderr)
+	for _, sub := range c.Commands() {
+		markFailures(sub)
+	}
+}
+
+// noArgs refuses positional arguments with msg.
+func noArgs(msg string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != 0 {
+			return usagef("%s (run %s --help)", msg, c.CommandPath())
 		}
+		return nil
 	}
-	fmt.Fprintf(e.stderr, "cioloader: unknown command %q (run cioloader --help)\n", args[0])
-	return exitUsage
 }
 
 func exitCode(err error, stderr io.Writer) int {
+	var f failure
 	var ue usageError
 	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	case err == nil:
 		return exitOK
+	case errors.As(err, &f):
+		fmt.Fprintf(stderr, "cioloader: %s\n", oneLine(err.Error()))
+		return exitFail
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "cioloader: %s\n", oneLine(ue.msg))
 		return exitUsage
 	}
-	fmt.Fprintf(stderr, "cioloader: %s\n", oneLine(err.Error()))
-	return exitFail
+	// cobra's own (unknown command, with its suggestions on more lines).
+	fmt.Fprintf(stderr, "cioloader: %s (run cioloader --help)\n", oneLine(err.Error()))
+	return exitUsage
 }
 
 // oneLine folds a multi-line error (pgx lists each connection attempt on its
@@ -131,141 +158,4 @@ func oneLine(s string) string {
 		b.WriteString(l)
 	}
 	return b.String()
-}
-
-func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "cioloader — Customer.io reporting webhooks into Postgres (Stitch and RudderStack layouts)")
-	fmt.Fprintln(w, "\nUsage: cioloader COMMAND [flags] [args]\n\nCommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-13s %-56s %s\n", c.name, c.args, c.summary)
-	}
-	fmt.Fprintln(w, "\nINTEGRATION is an integration's id, name or schema.")
-	fmt.Fprintln(w, "Run cioloader COMMAND --help for a command's flags. Configuration comes from the environment (see README);")
-	fmt.Fprintln(w, "without DATABASE_URL every command uses the embedded Postgres under CIOLOADER_DATA_DIR/pg, alongside a running serve.")
-	fmt.Fprintln(w, "Exit status: 0 success, 1 failure, 2 usage error (one line on stderr).")
-}
-
-// cliConfigFlags are the configuration flags listed in the help of commands
-// other than serve (which lists them all); the others are accepted too.
-var cliConfigFlags = map[string]bool{
-	"database-url": true, "data-dir": true, "public-url": true, "addr": true, "log-level": true, "log-format": true,
-}
-
-// configFlags names every configuration flag.
-var configFlags = func() map[string]bool {
-	m := map[string]bool{}
-	for _, f := range (&config.Config{}).Fields() {
-		m[f.Flag] = true
-	}
-	return m
-}()
-
-// newFlags makes a subcommand's flag set. It prints nothing by itself: help
-// goes to stdout (see parseWith), and a parse error becomes one usage line.
-func newFlags(e env, name, args, summary string) *flag.FlagSet {
-	fs := flag.NewFlagSet("cioloader "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		w := e.stdout
-		fmt.Fprintf(w, "%s\n\n%s\n", strings.TrimSpace("Usage: cioloader "+name+" [flags] "+args), summary)
-		var hidden int
-		var listed []*flag.Flag
-		fs.VisitAll(func(f *flag.Flag) {
-			if name != "serve" && configFlags[f.Name] && !cliConfigFlags[f.Name] {
-				hidden++
-				return
-			}
-			listed = append(listed, f)
-		})
-		if len(listed) > 0 {
-			fmt.Fprintln(w, "\nFlags:")
-			pf := flag.NewFlagSet("", flag.ContinueOnError)
-			pf.SetOutput(w)
-			for _, f := range listed {
-				pf.Var(f.Value, f.Name, f.Usage)
-				pf.Lookup(f.Name).DefValue = f.DefValue
-			}
-			pf.PrintDefaults()
-		}
-		if hidden > 0 {
-			fmt.Fprintf(w, "\nThe other configuration flags (%d, see cioloader serve --help) are accepted too.\n", hidden)
-		}
-	}
-	return fs
-}
-
-// parse parses a flag set whose flags are all registered. Flags may follow
-// positional arguments (cioloader urls list shop --json); fs.Args() then
-// holds the positional ones.
-func parse(fs *flag.FlagSet, args []string) error {
-	return parseWith(fs, func() error { return parseInterspersed(fs, args) })
-}
-
-// parseWith runs parseFn (which parses fs) and turns its outcome into the
-// CLI's conventions: help printed on stdout and flag.ErrHelp returned (exit
-// 0); a flag mistake returned as a one-line usage error (exit 2); any other
-// error returned unchanged.
-func parseWith(fs *flag.FlagSet, parseFn func() error) error {
-	usage := fs.Usage
-	var flagErr bool
-	fs.Usage = func() { flagErr = true } // the flag package calls it on -h and on every parse error
-	err := parseFn()
-	fs.Usage = usage
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		usage()
-		return err
-	case err != nil && flagErr:
-		return usagef("%v (run %s --help)", err, fs.Name())
-	}
-	return err
-}
-
-// parseInterspersed parses args with flags anywhere before a "--".
-func parseInterspersed(fs *flag.FlagSet, args []string) error {
-	flags, positional := splitArgs(fs, args)
-	if err := fs.Parse(flags); err != nil {
-		return err
-	}
-	// Leave fs.Args() = the positional arguments.
-	return fs.Parse(append([]string{"--"}, positional...))
-}
-
-// splitArgs moves flags (and the values of non-boolean ones) ahead of the
-// positional arguments. "-" is positional; everything after "--" is too.
-func splitArgs(fs *flag.FlagSet, args []string) (flags, positional []string) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			positional = append(positional, args[i+1:]...)
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			positional = append(positional, a)
-			continue
-		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		if takesValue(fs, name) && i+1 < len(args) {
-			i++
-			flags = append(flags, args[i])
-		}
-	}
-	return flags, positional
-}
-
-// takesValue reports whether flag name consumes the next argument: a
-// registered non-boolean flag, or a configuration flag (registered later by
-// config.Load). Unknown flags are left for the flag package to refuse.
-func takesValue(fs *flag.FlagSet, name string) bool {
-	if f := fs.Lookup(name); f != nil {
-		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-			return false
-		}
-		return true
-	}
-	return configFlags[name]
 }

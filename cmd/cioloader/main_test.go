@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cioloader/cioloader/internal/config"
 
 	"github.com/cioloader/cioloader/internal/testdb"
 )
@@ -109,7 +112,16 @@ func TestNoArgumentsIsAUsageError(t *testing.T) {
 	t.Parallel()
 	r := cli(t, nil, "")
 	requireFailure(t, r, exitUsage, "no command given", "cioloader --help")
-	require.Contains(t, r.stdout, "Usage: cioloader COMMAND")
+	require.Contains(t, r.stdout, "Usage:\n  cioloader [command]")
+}
+
+// commandNames lists the top-level commands.
+func commandNames() []string {
+	var names []string
+	for _, c := range newRoot(env{getenv: func(string) string { return "" }}).Commands() {
+		names = append(names, c.Name())
+	}
+	return names
 }
 
 func TestHelp(t *testing.T) {
@@ -117,13 +129,15 @@ func TestHelp(t *testing.T) {
 	// Help never touches the database nor creates the data directory.
 	dataDir := filepath.Join(t.TempDir(), "never-created")
 	vars := map[string]string{"CIOLOADER_DATA_DIR": dataDir}
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"-help"}} {
+	names := commandNames()
+	require.Len(t, names, 10)
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
 		r := cli(t, vars, "", args...)
 		requireOK(t, r)
 		require.Empty(t, r.stderr)
-		require.Contains(t, r.stdout, "Usage: cioloader COMMAND")
-		for _, c := range commands() {
-			require.Contains(t, r.stdout, "  "+c.name+" ")
+		require.Contains(t, r.stdout, "Usage:\n  cioloader [command]")
+		for _, name := range append(names, "completion") {
+			require.Contains(t, r.stdout, "  "+name+" ")
 		}
 	}
 	check := func(t *testing.T, want string, args ...string) {
@@ -133,33 +147,48 @@ func TestHelp(t *testing.T) {
 		require.Empty(t, r.stderr)
 		require.Contains(t, r.stdout, want)
 	}
-	for _, c := range commands() {
+	for _, name := range names {
 		for _, h := range []string{"--help", "-h"} {
-			check(t, "Usage: cioloader "+c.name, c.name, h)
+			check(t, "Usage:\n  cioloader "+name, name, h)
 		}
-		check(t, "Usage: cioloader "+c.name, "help", c.name)
+		check(t, "Usage:\n  cioloader "+name, "help", name)
 	}
 	groups := map[string][]string{"integrations": {"create", "list", "delete"}, "urls": {"generate", "list", "revoke"}}
 	for group, subs := range groups {
-		check(t, "Subcommands:", group, "help")
+		check(t, "Available Commands:", group, "help")
 		for _, sub := range subs {
 			check(t, "  "+sub, group, "--help")
 			for _, h := range []string{"--help", "-h"} {
-				check(t, "Usage: cioloader "+group+" "+sub, group, sub, h)
+				check(t, "Usage:\n  cioloader "+group+" "+sub, group, sub, h)
 			}
-			check(t, "-json", group, sub, "--help")
-			check(t, "Usage: cioloader "+group+" "+sub, "help", group, sub)
+			check(t, "--json", group, sub, "--help")
+			check(t, "Usage:\n  cioloader "+group+" "+sub, "help", group, sub)
 			// Help wins over missing or extra arguments, wherever it is.
-			check(t, "Usage: cioloader "+group+" "+sub, group, sub, "a", "b", "c", "--help")
+			check(t, "Usage:\n  cioloader "+group+" "+sub, group, sub, "a", "b", "c", "--help")
 		}
 	}
-	check(t, "-received-at", "transform", "--help")
-	check(t, "-batch", "replay", "--help")
-	check(t, "-tcp", "db-url", "--help")
-	check(t, "-json", "migrate", "--help")
-	check(t, "-signature-max-age", "serve", "--help") // serve lists every configuration flag
+	check(t, "--received-at", "transform", "--help")
+	check(t, "--batch", "replay", "--help")
+	check(t, "--tcp", "db-url", "--help")
+	check(t, "--json", "migrate", "--help")
+	check(t, "--email stringArray", "forget", "--help")
+	check(t, "--signature-max-age duration", "serve", "--help") // serve lists every configuration flag
+	check(t, "# ", "completion", "bash")                        // shell completion, generated
 	_, err := os.Stat(dataDir)
 	require.ErrorIs(t, err, os.ErrNotExist, "help must not start the embedded database")
+}
+
+// Ensure serve's help lists its configuration flags in GNU form, with their
+// default and variable, as generated from config.Config's tags.
+func TestServeHelpListsConfigFlags(t *testing.T) {
+	t.Parallel()
+	r := cli(t, nil, "", "serve", "--help")
+	requireOK(t, r)
+	require.Regexp(t, `(?m)^\s+--addr string\s+HTTP listen address \(\$CIOLOADER_ADDR\) \(default ":8080"\)$`, r.stdout)
+	for _, f := range (&config.Config{}).Fields() {
+		require.Contains(t, r.stdout, "--"+f.Flag+" ", f.Env)
+	}
+	require.NotRegexp(t, `(?m)^\s+-[a-z]{2}`, r.stdout, "no single-dash long flags")
 }
 
 func TestUsageErrorsExit2(t *testing.T) {
@@ -172,15 +201,15 @@ func TestUsageErrorsExit2(t *testing.T) {
 		want string
 	}{
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"--frobnicate"}, `unknown command "--frobnicate"`},
+		{[]string{"--frobnicate"}, `unknown flag: --frobnicate`},
 		{[]string{"integrations"}, "integrations needs a subcommand"},
 		{[]string{"integrations", "rename"}, `unknown integrations subcommand "rename"`},
 		{[]string{"integrations", "create"}, "usage: cioloader integrations create NAME"},
 		{[]string{"integrations", "create", "a", "b"}, "usage: cioloader integrations create NAME"},
 		{[]string{"integrations", "list", "extra"}, "usage: cioloader integrations list"},
 		{[]string{"integrations", "delete"}, "usage: cioloader integrations delete INTEGRATION"},
-		{[]string{"integrations", "list", "--bogus"}, "flag provided but not defined: -bogus"},
-		{[]string{"integrations", "list", "--json=maybe"}, "invalid boolean value"},
+		{[]string{"integrations", "list", "--bogus"}, "unknown flag: --bogus (run cioloader integrations list --help)"},
+		{[]string{"integrations", "list", "--json=maybe"}, `invalid argument "maybe" for "--json" flag`},
 		{[]string{"urls"}, "urls needs a subcommand"},
 		{[]string{"urls", "make"}, `unknown urls subcommand "make"`},
 		{[]string{"urls", "generate"}, "usage: cioloader urls generate INTEGRATION"},
@@ -193,22 +222,24 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"migrate", "down", "zero"}, "positive number of steps"},
 		{[]string{"migrate", "down", "0"}, "positive number of steps"},
 		{[]string{"migrate", "version", "2"}, "usage: cioloader migrate"},
-		{[]string{"migrate", "--bogus"}, "flag provided but not defined: -bogus (run cioloader migrate --help)"},
-		{[]string{"migrate", "--max-events", "many"}, `invalid value "many" for flag -max-events`},
-		{[]string{"migrate", "--database-url"}, "flag needs an argument: -database-url"},
+		{[]string{"migrate", "--bogus"}, "unknown flag: --bogus (run cioloader migrate --help)"},
+		{[]string{"migrate", "--max-events", "many"}, `invalid argument "many" for "--max-events" flag: not a whole number`},
+		{[]string{"migrate", "--database-url"}, "flag needs an argument: --database-url"},
 		{[]string{"replay"}, "usage: cioloader replay INTEGRATION"},
 		{[]string{"replay", "a", "b"}, "usage: cioloader replay INTEGRATION"},
 		{[]string{"replay", "a", "--batch", "0"}, "--batch must be between 1 and 50000"},
-		{[]string{"replay", "a", "--batch", "x"}, `invalid value "x" for flag -batch`},
+		{[]string{"replay", "a", "--batch", "x"}, `invalid argument "x" for "--batch" flag`},
 		{[]string{"transform", "a", "b"}, "transform takes at most one FILE"},
 		{[]string{"transform", "--received-at", "yesterday"}, "--received-at must be RFC 3339"},
-		{[]string{"transform", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"transform", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"db-url", "extra"}, "db-url takes no arguments"},
 		{[]string{"serve", "extra"}, "serve takes no arguments"},
-		{[]string{"serve", "--addr"}, "flag needs an argument: -addr"},
+		{[]string{"serve", "--addr"}, "flag needs an argument: --addr"},
+		{[]string{"serve", "--nope"}, "unknown flag: --nope (run cioloader serve --help)"},
+		{[]string{"serve", "-addr", ":1"}, "unknown shorthand flag: 'a' in -addr"}, // GNU: a long flag takes two dashes
 		{[]string{"healthcheck", "extra"}, "healthcheck takes no arguments"},
-		{[]string{"healthcheck", "--timeout", "soon"}, `invalid value "soon" for flag -timeout`},
-		{[]string{"bench", "--conns", "x"}, `invalid value "x" for flag -conns`},
+		{[]string{"healthcheck", "--timeout", "soon"}, `invalid argument "soon" for "--timeout" flag`},
+		{[]string{"bench", "--conns", "x"}, `invalid argument "x" for "--conns" flag`},
 	} {
 		t.Run(strings.Join(tc.args, "_"), func(t *testing.T) {
 			t.Parallel()
@@ -272,13 +303,32 @@ func TestOneLine(t *testing.T) {
 	require.Equal(t, "start failed; server log: FATAL: boom", oneLine("start failed\nserver log:\n\nFATAL: boom"))
 }
 
+// Ensure flags may come anywhere among the arguments, as --flag value or
+// --flag=value, and that "--" ends them ("-" is an argument).
 func TestFlagsMayFollowArguments(t *testing.T) {
 	t.Parallel()
-	fs := newFlags(env{stdout: &bytes.Buffer{}}, "x", "", "")
-	j := fs.Bool("json", false, "")
-	n := fs.Int("n", 0, "")
-	require.NoError(t, parse(fs, []string{"a", "--json", "b", "-n", "3", "--", "--json", "-"}))
+	var got []string
+	cmd := &cobra.Command{Use: "x", RunE: func(_ *cobra.Command, args []string) error { got = args; return nil }}
+	j := cmd.Flags().Bool("json", false, "")
+	n := cmd.Flags().Int("n", 0, "")
+	s := cmd.Flags().String("s", "", "")
+	cmd.SetArgs([]string{"a", "--json", "b", "--n", "3", "--s=v", "--", "--json", "-"})
+	require.NoError(t, cmd.Execute())
 	require.True(t, *j)
 	require.Equal(t, 3, *n)
-	require.Equal(t, []string{"a", "b", "--json", "-"}, fs.Args())
+	require.Equal(t, "v", *s)
+	require.Equal(t, []string{"a", "b", "--json", "-"}, got)
+
+	// The same through a real command: flags before, between and after.
+	in := `{"event_id":"e1","object_type":"email","metric":"sent","timestamp":1700000000,"data":{}}`
+	want := cli(t, nil, in, "transform", "--schema", "s", "--received-at", "2026-01-02T15:04:05Z").stdout
+	require.NotEmpty(t, want)
+	for _, args := range [][]string{
+		{"transform", "-", "--schema=s", "--received-at", "2026-01-02T15:04:05Z"},
+		{"transform", "--received-at=2026-01-02T15:04:05Z", "--schema", "s", "--", "-"},
+	} {
+		r := cli(t, nil, in, args...)
+		requireOK(t, r)
+		require.Equal(t, want, r.stdout)
+	}
 }

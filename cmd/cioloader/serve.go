@@ -11,20 +11,25 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cioloader/cioloader/internal/app"
 	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/postgres"
 )
 
-func runServe(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "serve", "", "Run the HTTP server. With no DATABASE_URL it starts an embedded Postgres under CIOLOADER_DATA_DIR/pg.")
-	cfg, err := loadConfig(fs, args, e)
-	if err != nil {
-		return err
+func serveCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "run the HTTP server (embedded Postgres when DATABASE_URL is unset)",
+		Long:  "Run the HTTP server. With no DATABASE_URL it starts an embedded Postgres under CIOLOADER_DATA_DIR/pg.",
+		Args:  noArgs("serve takes no arguments, only flags"),
 	}
-	if fs.NArg() != 0 {
-		return usagef("serve takes no arguments, only flags (run cioloader serve --help)")
-	}
+	return configured(cmd, e, func(ctx context.Context, cfg *config.Config, _ []string) error { return runServe(ctx, e, cfg) })
+}
+
+func runServe(ctx context.Context, e env, cfg *config.Config) error {
+	var err error
 	log := newLogger(cfg, e.stderr)
 	db, err := openDatabase(ctx, cfg, log)
 	if err != nil {

@@ -26,6 +26,7 @@ type Store interface {
 	SetSigningKey(ctx context.Context, id int64, key *string) error
 	Erase(ctx context.Context, in domain.Integration, ids []domain.PersonIdentifier, requestedBy string, ttl time.Duration) (domain.Erasure, error)
 	ListErasures(ctx context.Context, integrationID int64) ([]domain.Erasure, error)
+	EnsureIntegrationObjects(ctx context.Context) error
 }
 
 // Service performs admin actions.
@@ -35,6 +36,9 @@ type Service struct {
 	// TombstoneTTL is how long an erasure's tombstones drop re-delivered
 	// events (config.Config.TombstoneTTL).
 	TombstoneTTL time.Duration
+	// Migrations runs the control-schema migrations; only the migrate
+	// actions need it.
+	Migrations Migrations
 }
 
 // GeneratedURL is a new webhook URL; Token and URL are shown this once.
@@ -63,6 +67,45 @@ func (s *Service) CreateIntegration(ctx context.Context, name string) (domain.In
 		return domain.Integration{}, err
 	}
 	return s.Store.CreateIntegration(ctx, name)
+}
+
+// FindIntegration resolves an INTEGRATION argument: an integration's id,
+// name or schema (ErrNotFound when none has it).
+func (s *Service) FindIntegration(ctx context.Context, ref string) (domain.Integration, error) {
+	return s.Store.FindIntegration(ctx, ref)
+}
+
+// ListIntegrations lists every integration, deleted ones too (never nil).
+func (s *Service) ListIntegrations(ctx context.Context) ([]domain.Integration, error) {
+	return nonNil(s.Store.ListIntegrations(ctx))
+}
+
+// DeleteIntegration disables an integration and revokes its URLs (its schema
+// and data stay) and returns it as it now is. Deleting twice is no error.
+func (s *Service) DeleteIntegration(ctx context.Context, id int64) (domain.Integration, error) {
+	if err := s.Store.DisableIntegration(ctx, id); err != nil {
+		return domain.Integration{}, err
+	}
+	return s.Store.FindIntegrationByID(ctx, id)
+}
+
+// ListURLs lists an integration's webhook URLs (token prefixes only), newest
+// first (never nil).
+func (s *Service) ListURLs(ctx context.Context, integrationID int64) ([]domain.WebhookURL, error) {
+	return nonNil(s.Store.ListURLs(ctx, integrationID))
+}
+
+// RevokeURL revokes a webhook URL; integrationID 0 matches any integration.
+func (s *Service) RevokeURL(ctx context.Context, integrationID, urlID int64) error {
+	return s.Store.RevokeURL(ctx, integrationID, urlID)
+}
+
+// nonNil makes an empty list [] rather than null in JSON.
+func nonNil[T any](list []T, err error) ([]T, error) {
+	if list == nil {
+		list = []T{}
+	}
+	return list, err
 }
 
 // Detail returns an integration with its URLs and event counts.

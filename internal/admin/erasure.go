@@ -92,9 +92,5 @@ func (s *Service) Erase(ctx context.Context, integrationID int64, req ErasureReq
 
 // ListErasures returns the integration's erasure audit rows, newest first.
 func (s *Service) ListErasures(ctx context.Context, integrationID int64) ([]domain.Erasure, error) {
-	list, err := s.Store.ListErasures(ctx, integrationID)
-	if list == nil {
-		list = []domain.Erasure{}
-	}
-	return list, err
+	return nonNil(s.Store.ListErasures(ctx, integrationID))
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/spf13/pflag"
+
 	"github.com/cioloader/cioloader/internal/budget"
 )
 
@@ -69,22 +71,14 @@ func (c *Config) Fields() []Field {
 // registered on fs and parsed from args. One clear error names the culprit.
 func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config, error) {
 	c := &Config{}
-	fields := c.Fields()
-	for _, f := range fields {
-		if err := f.set(f.Default); err != nil {
-			return nil, fmt.Errorf("default of %s: %w", f.Env, err)
-		}
-		if v := getenv(f.Env); v != "" {
-			if err := f.set(v); err != nil {
-				return nil, fmt.Errorf("%s=%q: %w", f.Env, v, err)
-			}
-		}
-		fs.Var(fieldValue{f}, f.Flag, f.Desc+" ($"+f.Env+")")
+	err := c.fill(getenv, func(f Field) { fs.Var(fieldValue{f}, f.Flag, f.usage()) })
+	if err != nil {
+		return nil, err
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	return c, c.validate()
+	return c, c.Validate()
 }
 
 // Defaults is the configuration with every field at its default: no
@@ -99,6 +93,40 @@ func Defaults() *Config {
 	return c
 }
 
+// Bind fills c from defaults, then the environment (getenv), and registers a
+// GNU-style flag for each setting on fs, so that flags parsed later win. It
+// registers every flag even when it returns the first bad environment value.
+// Call Validate once fs is parsed.
+func (c *Config) Bind(fs *pflag.FlagSet, getenv func(string) string) error {
+	return c.fill(getenv, func(f Field) {
+		fs.Var(fieldValue{f}, f.Flag, f.usage())
+		fs.Lookup(f.Flag).DefValue = f.Default // the tag's, not the environment's
+	})
+}
+
+// fill sets every field to its default, then its environment value, and
+// calls register on it. It returns the first bad value.
+func (c *Config) fill(getenv func(string) string, register func(Field)) error {
+	var first error
+	for _, f := range c.Fields() {
+		err := f.set(f.Default)
+		if err != nil {
+			err = fmt.Errorf("default of %s: %w", f.Env, err)
+		} else if v := getenv(f.Env); v != "" {
+			if err = f.set(v); err != nil {
+				err = fmt.Errorf("%s=%q: %w", f.Env, v, err)
+			}
+		}
+		if first == nil {
+			first = err
+		}
+		register(f)
+	}
+	return first
+}
+
+func (f Field) usage() string { return f.Desc + " ($" + f.Env + ")" }
+
 // FromEnv is Load with the process environment and no flags.
 func FromEnv() (*Config, error) {
 	return Load(flag.NewFlagSet("cioloader", flag.ContinueOnError), nil, os.Getenv)
@@ -107,7 +135,8 @@ func FromEnv() (*Config, error) {
 // minAdminToken is the shortest accepted admin token (SPEC 10.12).
 const minAdminToken = 32
 
-func (c *Config) validate() error {
+// Validate checks the settings together; the error names the variable.
+func (c *Config) Validate() error {
 	switch {
 	case c.MaxBodyBytes <= 0:
 		return fmt.Errorf("CIOLOADER_MAX_BODY_BYTES must be positive")
@@ -212,3 +241,11 @@ func (v fieldValue) String() string {
 }
 
 func (v fieldValue) Set(s string) error { return v.f.set(s) }
+
+// Type names the value's kind in GNU-style help (pflag.Value).
+func (v fieldValue) Type() string {
+	if v.f.value.Type() == reflect.TypeFor[time.Duration]() {
+		return "duration"
+	}
+	return v.f.value.Kind().String()
+}

@@ -59,8 +59,16 @@ func (mg *Migrator) Up() error {
 	return nil
 }
 
-// Down rolls back n migrations.
+// Down rolls back n migrations; more than are applied is refused before
+// anything is rolled back.
 func (mg *Migrator) Down(n int) error {
+	v, _, err := mg.Version()
+	if err != nil {
+		return err
+	}
+	if applied := AppliedMigrations(v); n > applied {
+		return fmt.Errorf("cannot roll back %d migrations: %d applied (control schema version %d)", n, applied, v)
+	}
 	if err := mg.m.Steps(-n); err != nil {
 		return fmt.Errorf("migrations: down %d: %s", n, sanitize(err))
 	}
@@ -93,6 +101,22 @@ func Latest() (uint, error) {
 		}
 	}
 	return latest, nil
+}
+
+// Latest is the highest migration version embedded in this binary.
+func (mg *Migrator) Latest() (uint, error) { return Latest() }
+
+// AppliedMigrations counts the embedded migrations up to version v.
+func AppliedMigrations(v uint) int {
+	entries, _ := migrations.FS.ReadDir(".")
+	n := 0
+	for _, e := range entries {
+		var ev uint
+		if _, err := fmt.Sscanf(e.Name(), "%d_", &ev); err == nil && ev <= v && strings.HasSuffix(e.Name(), ".up.sql") {
+			n++
+		}
+	}
+	return n
 }
 
 // Close releases the migrator's connection.

@@ -183,11 +183,11 @@ func TestMigrateCLI(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("control schema version %d (dirty=false; this binary's latest is %d)\n", latest, latest), r.stdout)
 	r = cli(t, vars, "", "migrate", "version", "--json")
 	requireOK(t, r)
-	require.Equal(t, migrateStatus{Action: "version", Version: latest, Latest: latest}, decode[migrateStatus](t, r.stdout))
+	require.Equal(t, admin.MigrationStatus{Action: "version", Version: latest, Latest: latest}, decode[admin.MigrationStatus](t, r.stdout))
 
 	r = cli(t, vars, "", "migrate", "down", "1", "--json")
 	requireOK(t, r)
-	require.Equal(t, migrateStatus{Action: "down", Version: latest - 1, Latest: latest}, decode[migrateStatus](t, r.stdout))
+	require.Equal(t, admin.MigrationStatus{Action: "down", Version: latest - 1, Latest: latest}, decode[admin.MigrationStatus](t, r.stdout))
 	r = cli(t, vars, "", "migrate", "version")
 	requireOK(t, r)
 	require.Contains(t, r.stdout, fmt.Sprintf("control schema version %d (dirty=false", latest-1))
@@ -197,10 +197,10 @@ func TestMigrateCLI(t *testing.T) {
 	require.Contains(t, r.stdout, fmt.Sprintf("control schema version %d (dirty=false", latest))
 	r = cli(t, vars, "", "migrate", "--json") // up is the default; a second up is no change
 	requireOK(t, r)
-	require.Equal(t, migrateStatus{Action: "up", Version: latest, Latest: latest}, decode[migrateStatus](t, r.stdout))
+	require.Equal(t, admin.MigrationStatus{Action: "up", Version: latest, Latest: latest}, decode[admin.MigrationStatus](t, r.stdout))
 
 	// The control schema works again.
 	requireOK(t, cli(t, vars, "", "integrations", "create", "after migrations"))
 	r = cli(t, vars, "", "migrate", "down", "99")
-	requireFailure(t, r, exitFail, fmt.Sprintf("cannot roll back 99 migrations: %d applied (control schema version %d)", appliedMigrations(latest), latest))
+	requireFailure(t, r, exitFail, fmt.Sprintf("cannot roll back 99 migrations: %d applied (control schema version %d)", postgres.AppliedMigrations(latest), latest))
 }

@@ -3,44 +3,50 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
 
 	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/pgcluster"
 	"github.com/cioloader/cioloader/internal/token"
 )
 
-// loadConfig reads the configuration from the environment and the flags
-// registered on fs plus the configuration flags; flags may follow positional
-// arguments, which fs.Args() then holds. Flag mistakes are usage errors (exit
-// 2), a bad setting is a configuration error (exit 1).
-func loadConfig(fs *flag.FlagSet, args []string, e env) (*config.Config, error) {
-	flags, positional := splitArgs(fs, args)
-	var cfg *config.Config
-	err := parseWith(fs, func() error {
-		var err error
-		cfg, err = config.Load(fs, flags, e.getenv)
-		return err
-	})
-	if err != nil {
-		if _, ok := err.(usageError); ok || err == flag.ErrHelp {
-			return nil, err
+// cliConfigFlags are the configuration flags shown in the help of commands
+// other than serve (which shows them all); the others are accepted too.
+var cliConfigFlags = map[string]bool{
+	"database-url": true, "data-dir": true, "public-url": true, "addr": true, "log-level": true, "log-format": true,
+}
+
+// configured gives c the configuration flags, generated from config.Config's
+// tags, over the defaults and the environment, and makes c run fn with the
+// configuration once the flags are parsed; a bad setting is a configuration
+// error (exit 1). Commands other than serve list only cliConfigFlags in
+// their help.
+func configured(c *cobra.Command, e env, fn func(ctx context.Context, cfg *config.Config, args []string) error) *cobra.Command {
+	cfg := &config.Config{}
+	err := cfg.Bind(c.Flags(), e.getenv)
+	if c.Name() != "serve" {
+		for _, f := range cfg.Fields() {
+			c.Flags().Lookup(f.Flag).Hidden = !cliConfigFlags[f.Flag]
 		}
-		return nil, fmt.Errorf("configuration: %w", err)
+		c.Long += "\n\nThe other configuration flags (see cioloader serve --help) are accepted too."
 	}
-	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
-		return nil, err
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
+		return fn(c.Context(), cfg, args)
 	}
-	return cfg, nil
+	return c
 }
 
 // newLogger logs text on a terminal and JSON otherwise.
@@ -162,7 +168,7 @@ func closeEmbedded(cl *pgcluster.Cluster, appName string, log *slog.Logger) {
 		log.Info("embedded postgres left running: another process started it and stops it")
 		return
 	}
-	if n := otherClients(cl, appName); n != 0 {
+	if n := cl.OtherClients(appName); n != 0 {
 		cl.Release()
 		log.Info("embedded postgres left running for the other clients connected to it; the next cioloader serve takes it over", "clients", n)
 		return
@@ -187,30 +193,6 @@ func startEmbedded(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 		return nil, fmt.Errorf("embedded postgres: %w", err)
 	}
 	return &database{url: cl.URL(pgcluster.DefaultDatabase), embedded: true, cluster: cl, adopted: cl.Adopted()}, nil
-}
-
-// otherClients counts the client connections to the cluster other than the
-// one asking and those named appName; -1 when it cannot tell (then the
-// cluster is left running). Connections that are closing (a command that has
-// just exited) get a second to go away.
-func otherClients(cl *pgcluster.Cluster, appName string) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, cl.URL("postgres"))
-	if err != nil {
-		return -1
-	}
-	defer conn.Close(context.Background())
-	for deadline := time.Now().Add(time.Second); ; time.Sleep(100 * time.Millisecond) {
-		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name <> $1`, appName).Scan(&n); err != nil {
-			return -1
-		}
-		if n == 0 || time.Now().After(deadline) {
-			return n
-		}
-	}
 }
 
 // embeddedAdminToken returns the admin token kept in DATA_DIR/admin-token,
