@@ -74,12 +74,9 @@ func (s *Server) createIntegration(c echo.Context) error {
 }
 
 func (s *Server) listIntegrations(c echo.Context) error {
-	list, err := s.admin.Store.ListIntegrations(c.Request().Context())
+	list, err := s.admin.ListIntegrations(c.Request().Context())
 	if err != nil {
 		return err
-	}
-	if list == nil {
-		list = []domain.Integration{}
 	}
 	return c.JSON(http.StatusOK, list)
 }
@@ -104,7 +101,7 @@ func (s *Server) deleteIntegration(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.admin.Store.DisableIntegration(c.Request().Context(), id); err != nil {
+	if _, err := s.admin.DeleteIntegration(c.Request().Context(), id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -128,12 +125,9 @@ func (s *Server) listURLs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := s.admin.Store.ListURLs(c.Request().Context(), id)
+	list, err := s.admin.ListURLs(c.Request().Context(), id)
 	if err != nil {
 		return err
-	}
-	if list == nil {
-		list = []domain.WebhookURL{}
 	}
 	return c.JSON(http.StatusOK, list)
 }
@@ -147,7 +141,7 @@ func (s *Server) revokeURL(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.admin.Store.RevokeURL(c.Request().Context(), id, urlID); err != nil {
+	if err := s.admin.RevokeURL(c.Request().Context(), id, urlID); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
