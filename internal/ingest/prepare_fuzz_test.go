@@ -79,10 +79,10 @@ func FuzzPrepare(f *testing.F) {
 			checkPGText(t, "rejection reason", rj.Reason)
 			checkPGText(t, "rejection record", rj.Record)
 		}
-		r := ingest.Prepare("fuzz", time.Now(), batch, ingest.NewSequencer(nil), stitch.DefaultLimits())
+		r := ingest.Prepare("fuzz", time.Now(), batch, ingest.NewSequencer(nil), stitch.Limits{MaxDepth: 10, MaxKeys: 1000})
 		checkRequest(t, batch, r)
 		// And with the shared sequencer: later requests get later sequences.
-		r2 := ingest.Prepare("fuzz", time.Now(), batch, seq, stitch.DefaultLimits())
+		r2 := ingest.Prepare("fuzz", time.Now(), batch, seq, stitch.Limits{MaxDepth: 10, MaxKeys: 1000})
 		if len(r2.Events) > 0 {
 			require.Greater(t, r2.Events[0].Seq, last, "a later request must get a later sequence")
 			last = r2.Events[len(r2.Events)-1].Seq

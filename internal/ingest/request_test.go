@@ -113,7 +113,7 @@ func TestPrepareSequencesInArrayOrder(t *testing.T) {
 	require.NoError(t, err)
 	seq := ingest.NewSequencer(func() time.Time { return time.Unix(1, 0) })
 	received := time.Unix(1_700_000_000, 0).UTC()
-	r := ingest.Prepare("s", received, b, seq, stitch.DefaultLimits())
+	r := ingest.Prepare("s", received, b, seq, stitch.Limits{MaxDepth: 10, MaxKeys: 1000})
 	require.Equal(t, "s", r.Schema)
 	require.Equal(t, received, r.ReceivedAt)
 	require.Len(t, r.Events, 3)
@@ -125,8 +125,8 @@ func TestPrepareSequencesInArrayOrder(t *testing.T) {
 		require.Equal(t, r.Events[i-1].Seq+1, r.Events[i].Seq, "consecutive values in array order")
 	}
 	// An empty batch still takes a value, so the next request is later.
-	empty := ingest.Prepare("s", received, webhook.Batch{}, seq, stitch.DefaultLimits())
+	empty := ingest.Prepare("s", received, webhook.Batch{}, seq, stitch.Limits{MaxDepth: 10, MaxKeys: 1000})
 	require.Empty(t, empty.Events)
-	next := ingest.Prepare("s", received, b, seq, stitch.DefaultLimits())
+	next := ingest.Prepare("s", received, b, seq, stitch.Limits{MaxDepth: 10, MaxKeys: 1000})
 	require.Greater(t, next.Events[0].Seq, r.Events[2].Seq+1)
 }

@@ -35,7 +35,7 @@ func (f *fakeSubmitter) Submit(_ context.Context, r *Request) error {
 func newTestService() (*Service, *fakeTargets, *fakeSubmitter) {
 	tg := &fakeTargets{target: domain.Target{URLID: 1, IntegrationID: 2, Schema: "shop"}}
 	sub := &fakeSubmitter{}
-	cfg := ServiceConfig{MaxEvents: 10, Limits: stitch.DefaultLimits(), SigWindow: signature.Window{MaxFuture: 300 * time.Second, MaxAge: 8 * 24 * time.Hour}}
+	cfg := ServiceConfig{MaxEvents: 10, Limits: stitch.Limits{MaxDepth: 10, MaxKeys: 1000}, SigWindow: signature.Window{MaxFuture: 300 * time.Second, MaxAge: 8 * 24 * time.Hour}}
 	return NewService(cfg, tg, sub, metrics.New(), nil), tg, sub
 }
 

@@ -18,7 +18,7 @@ func ExampleFlatten() {
 	if err := dec.Decode(&event); err != nil {
 		panic(err)
 	}
-	res := stitch.Flatten(event, stitch.DefaultLimits())
+	res := stitch.Flatten(event, stitch.Limits{MaxDepth: 10, MaxKeys: 1000})
 	for _, t := range res.Tables {
 		for _, row := range t.Rows {
 			for _, f := range row.Fields {

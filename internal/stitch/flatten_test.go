@@ -213,8 +213,8 @@ func TestFlatten(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			lim := tc.lim // a zero bound: the case does not test that bound
-			lim.MaxDepth = cmp.Or(lim.MaxDepth, DefaultLimits().MaxDepth)
-			lim.MaxKeys = cmp.Or(lim.MaxKeys, DefaultLimits().MaxKeys)
+			lim.MaxDepth = cmp.Or(lim.MaxDepth, Limits{MaxDepth: 10, MaxKeys: 1000}.MaxDepth)
+			lim.MaxKeys = cmp.Or(lim.MaxKeys, Limits{MaxDepth: 10, MaxKeys: 1000}.MaxKeys)
 			got := Flatten(decode(t, tc.event), lim)
 			require.Equal(t, tc.want, dump(got))
 			checkInvariants(t, got)
@@ -224,7 +224,7 @@ func TestFlatten(t *testing.T) {
 
 func TestFlattenValueTypes(t *testing.T) {
 	t.Parallel()
-	r := Flatten(decode(t, `{"s":"x","i":7,"n":1e400,"d":0.5,"b":true}`), DefaultLimits())
+	r := Flatten(decode(t, `{"s":"x","i":7,"n":1e400,"d":0.5,"b":true}`), Limits{MaxDepth: 10, MaxKeys: 1000})
 	want := map[string]any{"s": "x", "i": int64(7), "n": "1e400", "d": 0.5, "b": true}
 	for _, f := range r.Tables[0].Rows[0].Fields {
 		require.Equal(t, want[f.Name], f.Value, f.Name)
@@ -234,7 +234,7 @@ func TestFlattenValueTypes(t *testing.T) {
 
 func TestFlattenShape(t *testing.T) {
 	t.Parallel()
-	r := Flatten(decode(t, pushSent), DefaultLimits())
+	r := Flatten(decode(t, pushSent), Limits{MaxDepth: 10, MaxKeys: 1000})
 	require.Len(t, r.Tables, 2)
 	require.Equal(t, "data", r.Tables[0].Name)
 	require.Equal(t, 0, r.Tables[0].Depth)
@@ -251,7 +251,7 @@ func TestFlattenShape(t *testing.T) {
 func TestFlattenEmptyEvent(t *testing.T) {
 	t.Parallel()
 	for _, ev := range []map[string]any{nil, {}, {"event_id": "x"}} {
-		r := Flatten(ev, DefaultLimits())
+		r := Flatten(ev, Limits{MaxDepth: 10, MaxKeys: 1000})
 		require.Equal(t, []Table{{Name: "data", Rows: []Row{{}}}}, r.Tables)
 		require.Nil(t, r.Problems)
 	}
@@ -260,9 +260,9 @@ func TestFlattenEmptyEvent(t *testing.T) {
 func TestFlattenDeterministic(t *testing.T) {
 	t.Parallel()
 	ev := `{"z":1,"a":{"y":[{"b":1,"a":2}],"x":"s"},"b-1":true,"b1":false,"m":[[1],[2,{"k":null}]],"!!":1}`
-	first := Flatten(decode(t, ev), DefaultLimits())
+	first := Flatten(decode(t, ev), Limits{MaxDepth: 10, MaxKeys: 1000})
 	for range 20 {
-		require.Equal(t, first, Flatten(decode(t, ev), DefaultLimits()))
+		require.Equal(t, first, Flatten(decode(t, ev), Limits{MaxDepth: 10, MaxKeys: 1000}))
 	}
 }
 
@@ -270,10 +270,10 @@ func TestFlattenDeterministic(t *testing.T) {
 // the pooled flattener: a later Flatten must not change an earlier Result.
 func TestFlattenResultOwnsMemory(t *testing.T) {
 	t.Parallel()
-	first := Flatten(decode(t, pushSent), DefaultLimits())
+	first := Flatten(decode(t, pushSent), Limits{MaxDepth: 10, MaxKeys: 1000})
 	want := dump(first)
 	for range 50 {
-		Flatten(decode(t, emailSent), DefaultLimits())
+		Flatten(decode(t, emailSent), Limits{MaxDepth: 10, MaxKeys: 1000})
 	}
 	require.Equal(t, want, dump(first))
 }
@@ -294,7 +294,7 @@ func TestFlattenSampleEvents(t *testing.T) {
 			require.NoError(t, err)
 			ev, err := decodeEvent(body)
 			require.NoError(t, err)
-			r := Flatten(ev, DefaultLimits())
+			r := Flatten(ev, Limits{MaxDepth: 10, MaxKeys: 1000})
 			checkInvariants(t, r)
 			require.Empty(t, r.Problems)
 			require.NotEmpty(t, r.Tables[0].Rows[0].Fields)

@@ -17,7 +17,7 @@ func TestFieldSource(t *testing.T) {
 		"data":         map[string]any{"identifiers": map[string]any{"e-mail": "c", "email": "d"}},
 		"data__direct": "e",
 		"list":         []any{map[string]any{"device id": "f", "platform": "g"}},
-	}, DefaultLimits())
+	}, Limits{MaxDepth: 10, MaxKeys: 1000})
 	got := map[string]string{}
 	for _, tbl := range res.Tables {
 		for _, row := range tbl.Rows {
@@ -48,7 +48,7 @@ func TestTableSource(t *testing.T) {
 		"d!up":     []any{2},
 		"a":        map[string]any{"b": []any{1}},
 		"odd__arr": []any{3},
-	}, DefaultLimits())
+	}, Limits{MaxDepth: 10, MaxKeys: 1000})
 	got := map[string]string{}
 	for _, tbl := range res.Tables {
 		got[tbl.Name] = tbl.Source

@@ -106,13 +106,6 @@ type Limits struct {
 	MaxKeys  int // most units written per event: fields, subtable rows and problems
 }
 
-// DefaultLimits returns depth 10 and 1,000 keys, for tests and examples.
-//
-// Deprecated: the service takes its limits from internal/config
-// (CIOLOADER_MAX_DEPTH, CIOLOADER_MAX_KEYS); this stays only until
-// internal/ingest's tests stop calling it.
-func DefaultLimits() Limits { return Limits{MaxDepth: 10, MaxKeys: 1000} }
-
 // Result is one event, flattened.
 type Result struct {
 	Tables   []Table   // Tables[0] is "data" with exactly one row; then subtables sorted by name, only those with rows
