@@ -32,7 +32,7 @@ type Config struct {
 	IntegrationPct int64         `env:"CIOLOADER_INTEGRATION_SHARE" flag:"integration-share" default:"75" desc:"percent of CIOLOADER_MAX_INFLIGHT_BYTES one integration may hold, so others always have the rest"`
 	BodyTimeout    time.Duration `env:"CIOLOADER_BODY_TIMEOUT" flag:"body-timeout" default:"5s" desc:"time to receive a request body once its headers are in (503 or a closed connection past it)"`
 	CommitDeadline time.Duration `env:"CIOLOADER_COMMIT_DEADLINE" flag:"commit-deadline" default:"3s" desc:"time a request may wait for its commit before it gets 503"`
-	BatchWorkers   int           `env:"CIOLOADER_BATCH_WORKERS" flag:"batch-workers" default:"4" desc:"concurrent group-commit transactions"`
+	BatchWorkers   int           `env:"CIOLOADER_BATCH_WORKERS" flag:"batch-workers" default:"2" desc:"concurrent group-commit transactions (fewer in flight: larger batches)"`
 	BatchMaxEvents int           `env:"CIOLOADER_BATCH_MAX_EVENTS" flag:"batch-max-events" default:"500" desc:"most events in one group-commit transaction"`
 	QueueLen       int           `env:"CIOLOADER_QUEUE_LEN" flag:"queue-len" default:"10000" desc:"requests waiting for a writer before new ones get 503"`
 	DBMaxConns     int           `env:"CIOLOADER_DB_MAX_CONNS" flag:"db-max-conns" default:"16" desc:"Postgres connection pool size"`
