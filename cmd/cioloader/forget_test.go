@@ -35,7 +35,7 @@ func TestForgetCLI(t *testing.T) {
 
 	r := cli(t, vars, "", "forget", "forget_shop", "--email", "ANNA@example.com", "--customer-id", "user-A")
 	requireOK(t, r)
-	require.Regexp(t, `^erasure 1 on forget_shop: deleted _sdc_rejected 0, data 2, event_facts 2, rudder_events 2; re-delivered events of this person are dropped until \S+Z\n$`, r.stdout)
+	require.Regexp(t, `^erasure 1 on forget_shop: deleted _sdc_rejected 0, data 2, delivery_facts 0, event_facts 2, rudder_events 2; re-delivered events of this person are dropped until \S+Z\n$`, r.stdout)
 
 	conn := app.DB(t)
 	require.Equal(t, int64(1), apptest.Count(t, conn, "forget_shop.data"), "Bob stays")
@@ -49,7 +49,7 @@ func TestForgetCLI(t *testing.T) {
 	requireOK(t, r)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, lines, 2)
-	require.Regexp(t, `^1\s+\S+Z\s+cli\s+\S+… \S+…\s+\S+Z\s+_sdc_rejected 0, data 2, event_facts 2, rudder_events 2$`, lines[1])
+	require.Regexp(t, `^1\s+\S+Z\s+cli\s+\S+… \S+…\s+\S+Z\s+_sdc_rejected 0, data 2, delivery_facts 0, event_facts 2, rudder_events 2$`, lines[1])
 	require.NotContains(t, r.stdout, "anna")
 
 	r = cli(t, vars, "", "forget", "--json", "--list", in.Schema)

@@ -110,7 +110,7 @@ func TestErasureOverHTTP(t *testing.T) {
 	require.Equal(t, http.StatusCreated, status, string(body))
 	var er domain.Erasure
 	require.NoError(t, json.Unmarshal(body, &er))
-	require.Equal(t, map[string]int64{"data": 7, "rudder_events": 7, "event_facts": 7, "data__data__recipients": 2, "_sdc_rejected": 2}, er.RowsDeleted)
+	require.Equal(t, map[string]int64{"data": 7, "rudder_events": 7, "event_facts": 7, "data__data__recipients": 2, "delivery_facts": 0, "_sdc_rejected": 2}, er.RowsDeleted)
 	require.Equal(t, "api", er.RequestedBy)
 	require.NotNil(t, er.CompletedAt)
 	require.ElementsMatch(t, []string{keyHash("email:anna@example.com"), keyHash("id:user-A"), keyHash("cio_id:cio-A")}, er.IdentifierHashes)

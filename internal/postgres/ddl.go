@@ -53,6 +53,7 @@ func integrationDDL(schema string) []string {
 	}
 	stmts = append(stmts, subtableUpgrade(schema), erasureIndexDDL(schema))
 	stmts = append(stmts, factsDDL(schema)...)
+	stmts = append(stmts, deliveriesDDL(schema))
 	return append(stmts, viewDDL(schema)...)
 }
 

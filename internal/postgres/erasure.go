@@ -201,6 +201,11 @@ func deletePerson(ctx context.Context, tx pgx.Tx, schema string, keys []string, 
 	if err != nil {
 		return nil, err
 	}
+	// The person's deliveries first: they are found through event_facts.
+	if err := del("delivery_facts", fmt.Sprintf(`DELETE FROM %s WHERE (delivery_id, object_type) IN (%s)`,
+		ident(schema, "delivery_facts"), deliveriesOf(schema, "$1")), eventIDs); err != nil {
+		return nil, err
+	}
 	for _, t := range append([]string{"data", "rudder_events", "event_facts"}, subtables...) {
 		key := "event_id"
 		if t != "data" && t != "rudder_events" && t != "event_facts" {

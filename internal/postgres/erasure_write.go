@@ -95,6 +95,10 @@ func (w *schemaWrite) queueTombstoneDrop(b *pgx.Batch, now time.Time) {
 		}
 		ctes = append(ctes, fmt.Sprintf(`d%d AS (DELETE FROM %s WHERE %s = ANY (ARRAY(SELECT event_id FROM hit)))`, i, ident(w.schema, t), ident(key)))
 	}
+	// The dropped events' deliveries (a delivery is one person's): every CTE reads the
+	// statement's snapshot, so event_facts still holds the rows d2 deletes.
+	ctes = append(ctes, fmt.Sprintf(`dd AS (DELETE FROM %s WHERE (delivery_id, object_type) IN (%s))`,
+		ident(w.schema, "delivery_facts"), deliveriesOf(w.schema, "ARRAY(SELECT event_id FROM hit)")))
 	rejected := ident(w.schema, "_sdc_rejected")
 	ctes = append(ctes,
 		fmt.Sprintf(`dp AS (DELETE FROM %s AS r WHERE (EXISTS (SELECT 1 FROM hit) OR EXISTS (SELECT 1 FROM rj)) AND r._sdc_rejected_at = $3

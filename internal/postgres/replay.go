@@ -129,6 +129,12 @@ func replayWrite(ctx context.Context, tx pgx.Tx, schema string, evs []*ingest.Ev
 	if err != nil {
 		return 0, err
 	}
-	_, err = tx.Exec(ctx, factsFill(schema, "d.event_id > $1 AND d.event_id <= $2", "<="), after, last)
+	if _, err = tx.Exec(ctx, factsFill(schema, "d.event_id > $1 AND d.event_id <= $2", "<="), after, last); err != nil {
+		return 0, err
+	}
+	// The page's deliveries, recomputed exactly from all their events.
+	page := "(f.delivery_id, f.object_type) IN (SELECT g.delivery_id, g.object_type FROM " + ident(schema, "event_facts") +
+		" AS g WHERE g.event_id > $1 AND g.event_id <= $2)"
+	_, err = tx.Exec(ctx, deliveriesMerge(schema, page, true), after, last)
 	return tag.RowsAffected(), err
 }

@@ -202,6 +202,7 @@ func TestUpgradeOlderViewsAndSubtables(t *testing.T) {
 			DROP COLUMN _sdc_table_version;
 		DROP VIEW old_shapes.rudder_payloads;
 		DROP TABLE old_shapes.event_facts;
+		DROP TABLE old_shapes.delivery_facts;
 		ALTER TABLE old_shapes.rudder_events DROP COLUMN nonstring_ids, ADD COLUMN payload jsonb;
 		UPDATE old_shapes.rudder_events SET user_id = '200102', payload = '{"userId": 200102, "anonymousId": "x"}'`)
 	require.NoError(t, err)
@@ -215,6 +216,9 @@ func TestUpgradeOlderViewsAndSubtables(t *testing.T) {
 	require.Equal(t, eventsColumns, viewColumns(t, conn, "old_shapes", "push_events"))
 	require.Equal(t, eventsColumns, viewColumns(t, conn, "old_shapes", "whatsapp_events"))
 	require.Contains(t, viewColumns(t, conn, "old_shapes", "delivery_funnel"), "replied_at")
+	require.Equal(t, []map[string]string{{"d": "d1", "b": "t"}, {"d": "d2", "b": "t"}},
+		query(t, conn, `SELECT delivery_id AS d, bounced_at IS NOT NULL AS b FROM old_shapes.delivery_funnel ORDER BY 1`),
+		"delivery_facts is filled from the events on upgrade")
 	rows := query(t, conn, `SELECT failure_message, metric FROM old_shapes.push_events WHERE event_id = 'p1'`)
 	require.Equal(t, []map[string]string{{"failure_message": "gone", "metric": "bounced"}}, rows)
 	rows = query(t, conn, `SELECT p.payload->>'userId' AS uid, jsonb_typeof(p.payload->'userId') AS type
@@ -271,4 +275,61 @@ func TestRudderPayloadDerived(t *testing.T) {
 			WHERE event_id = $1`, id, string(want)).Scan(&same, &got))
 		require.True(t, same, "%s:\nwant %s\ngot  %s", id, want, got)
 	}
+}
+
+// Ensure delivery_facts (what delivery_funnel reads) follows the events: metrics of
+// one delivery posted concurrently all land in its row, replay recomputes a damaged
+// row, and an erasure (and a tombstoned re-delivery) leaves no row of the person.
+func TestDeliveryFactsFollowEvents(t *testing.T) {
+	t.Parallel()
+	app := apptest.Start(t)
+	in, u := app.Setup(t, "Deliveries")
+	metrics := []string{"drafted", "attempted", "sent", "delivered", "opened", "clicked", "converted", "bounced",
+		"dropped", "failed", "spammed", "unsubscribed", "undeliverable", "replied"}
+	event := func(id, metric string, ts int) string {
+		return fmt.Sprintf(`{"event_id":"%s","object_type":"email","metric":"%s","timestamp":%d,
+			"data":{"delivery_id":"d1","newsletter_id":7,"identifiers":{"id":"u1","email":"ann@example.com"}}}`, id, metric, ts)
+	}
+	errs := make(chan error, 2*len(metrics))
+	for i, m := range metrics {
+		for range 2 { // a retry of each event too (the same body, as Customer.io resends it), concurrently
+			go func() {
+				status, resp := app.Post(t, u.URL, event(fmt.Sprintf("e%02d", i), m, 1700000000+i*60))
+				if status != http.StatusOK {
+					errs <- fmt.Errorf("%d %s", status, resp)
+					return
+				}
+				errs <- nil
+			}()
+		}
+	}
+	for range 2 * len(metrics) {
+		require.NoError(t, <-errs)
+	}
+	conn := app.DB(t)
+	funnel := func() []map[string]string {
+		return query(t, conn, `SELECT * FROM deliveries.delivery_funnel`)
+	}
+	rows := funnel()
+	require.Len(t, rows, 1)
+	require.Equal(t, "7", rows[0]["newsletter_id"])
+	for _, m := range metrics {
+		require.NotEqual(t, null, rows[0][m+"_at"], m)
+	}
+	want := rows[0]
+	exact := query(t, conn, `SELECT min(occurred_at) FILTER (WHERE metric = 'delivered') AS d FROM deliveries.events`)
+	require.Equal(t, exact[0]["d"], want["delivered_at"], "the merged row is the aggregate of the events")
+
+	_, err := conn.Exec(t.Context(), `UPDATE deliveries.delivery_facts SET sent_at = NULL, newsletter_id = 'x'`)
+	require.NoError(t, err)
+	_, err = app.Store.Replay(t.Context(), in.Schema, 5, nil)
+	require.NoError(t, err)
+	require.Equal(t, []map[string]string{want}, funnel(), "replay recomputes the row")
+
+	status, body := app.Admin(t, http.MethodPost, fmt.Sprintf("/v1/integrations/%d/erasures", in.ID), map[string]any{"email": "ann@example.com"})
+	require.Equal(t, http.StatusCreated, status, string(body))
+	require.Empty(t, funnel(), "the erasure removes the person's deliveries")
+	status, body = app.Post(t, u.URL, event("e00", "sent", 1700000000))
+	require.Equal(t, http.StatusOK, status, string(body))
+	require.Empty(t, funnel(), "a tombstoned re-delivery makes no delivery row")
 }

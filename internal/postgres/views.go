@@ -122,21 +122,10 @@ const eventsSelect = `SELECT f.event_id, f.object_type, f.metric, f.event_name, 
 FROM %[1]s f LEFT JOIN %[2]s d ON d.event_id = f.event_id`
 
 // funnelSelect is delivery_funnel: one row per delivery and object type, with the
-// first time of every delivery metric. Ids come after the first six metric columns
-// for the same append-only reason as in eventsSelect.
-const funnelSelect = `SELECT delivery_id,
-       object_type,
-       min(campaign_id) AS campaign_id,
-       min(broadcast_id) AS broadcast_id,
-       min(action_id) AS action_id,
-       min(customer_id) AS customer_id,
-       %[2]s,
-       min(newsletter_id) AS newsletter_id,
-       min(transactional_message_id) AS transactional_message_id,
-       %[3]s
-FROM %[1]s
-WHERE delivery_id IS NOT NULL
-GROUP BY delivery_id, object_type`
+// first time of every delivery metric, from delivery_facts (see deliveries.go). Ids
+// come after the first six metric columns so that CREATE OR REPLACE VIEW could
+// upgrade the first funnel, which had only those.
+const funnelSelect = `SELECT delivery_id, object_type, %[2]s FROM %[1]s`
 
 // payloadSelect is rudder_payloads: the whole RudderStack event, as `cioloader
 // transform` prints it, derived from rudder_events' columns (it is not stored a second
@@ -172,14 +161,5 @@ func viewDDL(schema string) []string {
 	stmts = append(stmts, "CREATE OR REPLACE VIEW "+v("rudder_payloads")+" AS\n"+
 		fmt.Sprintf(payloadSelect, v("rudder_events"), isoMillis("r.original_timestamp"), isoMillis("r.received_at")))
 	return append(stmts, "CREATE OR REPLACE VIEW "+v("delivery_funnel")+" AS\n"+
-		fmt.Sprintf(funnelSelect, v("events"), firstTimes(deliveryMetrics[:6]), firstTimes(deliveryMetrics[6:])))
-}
-
-// firstTimes is one "min(occurred_at) FILTER (...) AS <metric>_at" column per metric.
-func firstTimes(metrics []string) string {
-	cols := make([]string, len(metrics))
-	for i, m := range metrics {
-		cols[i] = fmt.Sprintf("min(occurred_at) FILTER (WHERE metric = '%s') AS %s_at", m, m)
-	}
-	return strings.Join(cols, ",\n       ")
+		fmt.Sprintf(funnelSelect, v("delivery_facts"), strings.Join(deliveryColumns(), ", ")))
 }

@@ -57,6 +57,7 @@ func (w *schemaWrite) queue(b *pgx.Batch, now time.Time) {
 	}
 	// The analyst views' typed copy, read back from the rows just written.
 	b.Queue(factsFill(w.schema, "d.event_id = ANY($1)", "<"), ids)
+	b.Queue(batchDeliveries(w.schema), ids)
 	for _, name := range slices.Sorted(maps.Keys(w.tables)) {
 		if name != "data" {
 			b.Queue(w.staleChildDelete(name), ids)

@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"fmt"
+	"strings"
+)
+
+// delivery_facts keeps one row per delivery and object type: its ids and the first
+// time of every delivery metric, merged in the write transaction from the batch's
+// event_facts rows. delivery_funnel reads it, so the per-delivery questions read
+// ~0.4 rows per event instead of aggregating every event.
+//
+// The merge is monotone (least() per column, which skips NULLs as min() does), so
+// concurrent batches of one delivery never lose each other's times. The price: a
+// re-delivered copy of an event with a later timestamp than the copy it replaces
+// leaves the earlier time in place (Customer.io resends the same body, so this does
+// not happen in practice); `cioloader replay` recomputes the rows exactly.
+
+// deliveryIDCols are the ids delivery_funnel carries, in its column order.
+var deliveryIDCols = []string{"campaign_id", "broadcast_id", "action_id", "customer_id", "newsletter_id", "transactional_message_id"}
+
+// deliveryColumns are delivery_facts' columns after its key, in delivery_funnel's order.
+func deliveryColumns() []string {
+	cols := append([]string{}, deliveryIDCols[:4]...)
+	for _, m := range deliveryMetrics[:6] {
+		cols = append(cols, m+"_at")
+	}
+	cols = append(cols, deliveryIDCols[4:]...)
+	for _, m := range deliveryMetrics[6:] {
+		cols = append(cols, m+"_at")
+	}
+	return cols
+}
+
+// deliveriesDDL creates delivery_facts and, when it is new (an upgrade), fills it
+// from event_facts.
+func deliveriesDDL(schema string) string {
+	cols := []string{"delivery_id text NOT NULL", "object_type text NOT NULL"}
+	for _, c := range deliveryColumns() {
+		typ := "text"
+		if strings.HasSuffix(c, "_at") {
+			typ = "timestamptz"
+		}
+		cols = append(cols, c+" "+typ)
+	}
+	cols = append(cols, "CONSTRAINT delivery_facts_pkey PRIMARY KEY (delivery_id, object_type)")
+	t := ident(schema, "delivery_facts")
+	return fmt.Sprintf(`DO $deliveries$
+BEGIN
+	IF to_regclass(%[3]s) IS NOT NULL THEN
+		RETURN;
+	END IF;
+	CREATE TABLE %[1]s (
+		%[2]s
+	);
+	%[4]s;
+END $deliveries$`, t, strings.Join(cols, ",\n\t\t"), quoteLiteral(t), deliveriesMerge(schema, "true", false))
+}
+
+// deliveriesMerge is the INSERT that merges the deliveries of event_facts' rows
+// matching where into delivery_facts, in key order (the writer's lock order). With
+// exact, the rows are replaced by the aggregate (replay); otherwise merged (least()).
+func deliveriesMerge(schema, where string, exact bool) string {
+	cols := deliveryColumns()
+	sel := make([]string, len(cols))
+	set := make([]string, len(cols))
+	for i, c := range cols {
+		if m, ok := strings.CutSuffix(c, "_at"); ok {
+			sel[i] = fmt.Sprintf("min(f.occurred_at) FILTER (WHERE f.metric = '%s')", m)
+		} else {
+			sel[i] = "min(f." + c + ")"
+		}
+		set[i] = fmt.Sprintf("%[1]s = least(t.%[1]s, EXCLUDED.%[1]s)", c)
+		if exact {
+			set[i] = fmt.Sprintf("%[1]s = EXCLUDED.%[1]s", c)
+		}
+	}
+	return fmt.Sprintf(`INSERT INTO %[1]s AS t (delivery_id, object_type, %[2]s)
+	SELECT f.delivery_id, f.object_type, %[3]s
+	FROM %[4]s AS f
+	WHERE f.delivery_id IS NOT NULL AND f.object_type IS NOT NULL AND (%[5]s)
+	GROUP BY f.delivery_id, f.object_type
+	ORDER BY f.delivery_id COLLATE "C", f.object_type COLLATE "C"
+	ON CONFLICT (delivery_id, object_type) DO UPDATE SET %[6]s`,
+		ident(schema, "delivery_facts"), strings.Join(cols, ", "), strings.Join(sel, ", "),
+		ident(schema, "event_facts"), where, strings.Join(set, ", "))
+}
+
+// batchDeliveries is deliveriesMerge for the events of a batch ($1).
+func batchDeliveries(schema string) string {
+	return deliveriesMerge(schema, "f.event_id = ANY($1)", false)
+}
+
+// deliveriesOf is the (delivery_id, object_type) pairs of the events in the text[]
+// expression ids, for deleting or recomputing them.
+func deliveriesOf(schema, ids string) string {
+	return fmt.Sprintf(`SELECT f.delivery_id, f.object_type FROM %s AS f WHERE f.event_id = ANY(%s) AND f.delivery_id IS NOT NULL`,
+		ident(schema, "event_facts"), ids)
+}
