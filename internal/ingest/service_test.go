@@ -25,6 +25,17 @@ func (f *fakeTargets) FindTarget(_ context.Context, hash []byte) (domain.Target,
 	return f.target, nil
 }
 
+type fakeUsage struct {
+	used    []int64
+	refused []domain.RefusalReason
+}
+
+func (f *fakeUsage) MarkUsed(urlID int64) { f.used = append(f.used, urlID) }
+
+func (f *fakeUsage) RecordRefusal(_ int64, r domain.RefusalReason, _ time.Time) {
+	f.refused = append(f.refused, r)
+}
+
 type fakeSubmitter struct{ got []*Request }
 
 func (f *fakeSubmitter) Submit(_ context.Context, r *Request) error {
@@ -36,7 +47,7 @@ func newTestService() (*Service, *fakeTargets, *fakeSubmitter) {
 	tg := &fakeTargets{target: domain.Target{URLID: 1, IntegrationID: 2, Schema: "shop"}}
 	sub := &fakeSubmitter{}
 	cfg := ServiceConfig{MaxEvents: 10, Limits: stitch.Limits{MaxDepth: 10, MaxKeys: 1000}, SigWindow: signature.Window{MaxFuture: 300 * time.Second, MaxAge: 8 * 24 * time.Hour}}
-	return NewService(cfg, tg, sub, metrics.New(), nil), tg, sub
+	return NewService(cfg, tg, sub, &fakeUsage{}, metrics.New(), nil), tg, sub
 }
 
 // Ensure a string that cannot be a token is refused as unknown without a look-up.
