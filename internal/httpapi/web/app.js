@@ -345,6 +345,9 @@
     ["generate-url", "delete-integration", "signing-key-clear"].forEach(function (x) {
       $(x).disabled = deleted;
     });
+    var atLimit = !deleted && activeURLs(d) >= MAX_ACTIVE_URLS;
+    $("generate-url").disabled = deleted || atLimit;
+    show($("generate-limit"), atLimit);
     show($("delete-integration"), !deleted);
     show($("delete-hint"), !deleted);
     say($("delete-done"), deleted ? "Deleted " + fmtTime(d.disabled_at) + ". Its webhook URLs are revoked; its tables and data stay in Postgres." : "");
@@ -385,6 +388,16 @@
       tr.appendChild(el("td", { title: e.tombstones_until || "" }, fmtTime(e.tombstones_until)));
       tb.appendChild(tr);
     });
+  }
+
+  // MAX_ACTIVE_URLS is the server's limit of unrevoked URLs per integration
+  // (domain.MaxActiveURLs); the server refuses a third one with 409 anyway.
+  var MAX_ACTIVE_URLS = 2;
+
+  function activeURLs(d) {
+    return (d.webhook_urls || []).filter(function (u) {
+      return !u.revoked_at;
+    }).length;
   }
 
   // REFUSALS names the refusal reasons of GET /v1/integrations/{id}, in the
@@ -519,7 +532,8 @@
         return loadDetail();
       }, report($("urls-error")))
       .then(function () {
-        btn.disabled = !!(state.detail && state.detail.disabled_at);
+        var d = state.detail;
+        btn.disabled = !!(d && (d.disabled_at || activeURLs(d) >= MAX_ACTIVE_URLS));
       });
   }
 
