@@ -84,6 +84,9 @@ func TestRefusedDeliveriesCountedByReason(t *testing.T) {
 	require.Len(t, d.Refused, 4, "no signature refusal without a signing key: %+v", d.Refused)
 	require.Nil(t, d.URLs[0].LastUsedAt, "no delivery was accepted")
 
+	_, metrics := app.Do(t, http.MethodGet, "/metrics", nil, nil)
+	require.Contains(t, string(metrics), `cioloader_deliveries_refused_total{integration="refusals",reason="not_json"} 2`)
+
 	// The counts are in the database: a second replica reads the same.
 	second := apptest.StartOn(t, app.DatabaseURL)
 	require.EqualValues(t, 2, detail(t, second, in.ID).Refused["not_json"].Count)

@@ -110,7 +110,9 @@ func (s *Service) Ingest(ctx context.Context, d Delivery) (Result, error) {
 // transport calls it too, for a body it could not read). An unknown error is
 // answered 503, so it counts as unavailable.
 func (s *Service) Refused(t domain.Target, err error) {
-	s.usage.RecordRefusal(t.IntegrationID, refusalReason(err), s.now())
+	reason := refusalReason(err)
+	s.m.Refused.WithLabelValues(t.Schema, string(reason)).Inc()
+	s.usage.RecordRefusal(t.IntegrationID, reason, s.now())
 }
 
 func refusalReason(err error) domain.RefusalReason {
