@@ -27,6 +27,8 @@ type Store interface {
 	Erase(ctx context.Context, in domain.Integration, ids []domain.PersonIdentifier, requestedBy string, ttl time.Duration) (domain.Erasure, error)
 	ListErasures(ctx context.Context, integrationID int64) ([]domain.Erasure, error)
 	EnsureIntegrationObjects(ctx context.Context) error
+	ListRefusals(ctx context.Context, integrationID int64) (map[domain.RefusalReason]domain.Refusals, error)
+	ListRejections(ctx context.Context, in domain.Integration, limit, maxChars int) ([]domain.Rejection, error)
 }
 
 // Service performs admin actions.
@@ -55,6 +57,9 @@ type Detail struct {
 	domain.Integration
 	URLs  []domain.WebhookURL     `json:"webhook_urls"`
 	Stats domain.IntegrationStats `json:"stats"`
+	// Refused counts deliveries refused as a whole, by reason (only the
+	// reasons that happened).
+	Refused map[domain.RefusalReason]domain.Refusals `json:"refused"`
 }
 
 // CreateIntegration validates name and creates the integration.
@@ -122,7 +127,11 @@ func (s *Service) Detail(ctx context.Context, id int64) (Detail, error) {
 	if err != nil {
 		return Detail{}, err
 	}
-	return Detail{Integration: in, URLs: urls, Stats: st}, nil
+	refused, err := s.Store.ListRefusals(ctx, id)
+	if err != nil {
+		return Detail{}, err
+	}
+	return Detail{Integration: in, URLs: urls, Stats: st, Refused: refused}, nil
 }
 
 // GenerateURL makes a token, stores only its hash and returns the URL once.

@@ -57,7 +57,7 @@ func New(ctx context.Context, cfg *config.Config, dbURL string, log *slog.Logger
 	}
 	ing := ingest.NewService(ingest.ServiceConfig{
 		MaxEvents: cfg.MaxEvents, Limits: FlattenLimits(cfg), SigWindow: SignatureWindow(cfg),
-	}, store, batcher, m, nil)
+	}, store, batcher, store, m, nil)
 	srv := httpapi.New(httpapi.Options{
 		AdminToken: cfg.AdminToken, MaxBodyBytes: cfg.MaxBodyBytes, InflightBytes: cfg.InflightBytes,
 		MemoryFactor: cfg.MemoryFactor, ShareBytes: cfg.IntegrationShare(), BodyTimeout: cfg.BodyTimeout,

@@ -96,6 +96,25 @@ func (s *Server) getIntegration(c echo.Context) error {
 	return c.JSON(http.StatusOK, d)
 }
 
+// listRejections: GET /v1/integrations/{id}/rejections?limit=N.
+func (s *Server) listRejections(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	limit := 0
+	if q := c.QueryParam("limit"); q != "" {
+		if limit, err = strconv.Atoi(q); err != nil || limit == 0 {
+			limit = -1 // refused by admin.Service with the allowed range
+		}
+	}
+	list, err := s.admin.Rejections(c.Request().Context(), id, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
 func (s *Server) deleteIntegration(c echo.Context) error {
 	id, err := pathID(c, "id")
 	if err != nil {

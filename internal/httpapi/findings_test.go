@@ -159,7 +159,7 @@ func TestUnreachableDatabaseNamesNothing(t *testing.T) {
 	batcher, err := ingest.NewBatcher(store, ingest.BatcherConfig{Workers: 1, MaxEvents: 100, QueueLen: 10, Deadline: 3 * time.Second}, log, m)
 	require.NoError(t, err)
 	ing := ingest.NewService(ingest.ServiceConfig{MaxEvents: 100, SigWindow: app.SignatureWindow(cfg), Limits: app.FlattenLimits(cfg)},
-		store, batcher, m, nil)
+		store, batcher, store, m, nil)
 	token := strings.Repeat("t", 32)
 	srv := httpapi.New(httpapi.Options{AdminToken: token, MaxBodyBytes: 1 << 20, InflightBytes: 1 << 24},
 		ing, store, &admin.Service{Store: store, BaseURL: "http://x"}, log, m)

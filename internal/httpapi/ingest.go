@@ -24,6 +24,7 @@ func (s *Server) ingest(c echo.Context) error {
 	body, lease, err := s.readBody(c, target.IntegrationID)
 	defer s.release(lease)
 	if err != nil {
+		s.ingester.Refused(target, err)
 		return err
 	}
 	res, err := s.ingester.Ingest(ctx, ingest.Delivery{

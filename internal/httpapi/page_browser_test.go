@@ -123,6 +123,45 @@ func TestAdminPageBrowser(t *testing.T) {
 	require.NotEqual(t, "never", b.text(t, "stat-last-received"))
 	b.screenshot(t, "admin-page.png")
 
+	// Refused deliveries and rejected values are shown: a body that is not
+	// JSON, an unsigned post while a key is set (with the hint), and an object
+	// without an event_id.
+	status, body = app.Post(t, hookURL, "not json")
+	require.Equal(t, http.StatusBadRequest, status, string(body))
+	status, body = app.Post(t, hookURL, `[{"object_type":"email","note":"<i>kept as text</i>"}]`)
+	require.Equal(t, http.StatusOK, status, string(body))
+	keyPath := fmt.Sprintf("/v1/integrations/%s/signing-key", b.text(t, "detail-id"))
+	status, body = app.Admin(t, http.MethodPut, keyPath, map[string]string{"key": "browser-key"})
+	require.Equal(t, http.StatusNoContent, status, string(body))
+	status, body = app.Post(t, hookURL, event)
+	require.Equal(t, http.StatusUnauthorized, status, string(body))
+	status, body = app.Admin(t, http.MethodDelete, keyPath, nil)
+	require.Equal(t, http.StatusNoContent, status, string(body))
+	sig := `[data-testid="refused-row"][data-reason="signature"]`
+	b.refreshUntil(t, "refusals shown", `document.querySelectorAll('[data-testid="refused-row"]').length === 2 && `+
+		`document.querySelectorAll('[data-testid="rejection-row"]').length === 1`)
+	require.Equal(t, "1", b.textOf(t, sig+` [data-testid="refused-count"]`))
+	require.Equal(t, "check the signing key", b.textOf(t, sig+` [data-testid="refused-hint"]`))
+	require.Equal(t, "1", b.textOf(t, `[data-testid="refused-row"][data-reason="not_json"] [data-testid="refused-count"]`))
+	require.Equal(t, "true", b.eval(t, `String(document.querySelector('`+sig+`').classList.contains("is-recent") && `+
+		`getComputedStyle(document.querySelector('`+sig+` .refused-count')).color === "rgb(196, 50, 28)")`), "a refusal of the last hour is red")
+	require.Contains(t, b.textOf(t, `[data-testid="rejection-row"] [data-testid="rejection-reason"]`), "missing")
+	require.Equal(t, "false", b.eval(t, `String(document.querySelector('[data-testid="rejection-record"]').open)`), "records start collapsed")
+	require.Contains(t, b.textOf(t, `[data-testid="rejection-record"] pre`), `<i>kept as text</i>`)
+	require.Equal(t, "0", b.eval(t, `String(document.querySelectorAll('[data-testid="rejection-record"] i').length)`))
+	require.Regexp(t, `(UTC|GMT|[A-Z]{3,4})`, b.textOf(t, `[data-testid="rejection-row"] td`), "times show their zone")
+
+	// Every field has a label (a visible one, or one for screen readers only).
+	require.Equal(t, "", b.eval(t, `Array.from(document.querySelectorAll("input, select, textarea"))`+
+		`.filter(e => !e.hidden && e.type !== "hidden" && e.labels.length === 0).map(e => e.id).join(" ")`), "inputs without a label")
+
+	// A phone's width: nothing wider than the screen (tables scroll in their card).
+	b.do(t, "narrow the window", chromedp.EmulateViewport(390, 844))
+	b.waitJS(t, "no horizontal overflow at 390 px",
+		`window.innerWidth === 390 && document.documentElement.scrollWidth <= window.innerWidth`)
+	b.screenshot(t, "admin-page-narrow.png")
+	b.do(t, "widen the window again", chromedp.EmulateViewport(1280, 900))
+
 	// Revoke it (confirming the dialog): the row says revoked, and the URL is dead.
 	b.do(t, "revoke the URL",
 		chromedp.Click(chromedp.CSS(`[data-testid="url-row"][data-active="true"] [data-testid="revoke-url"]`)),
@@ -142,11 +181,11 @@ func TestAdminPageBrowser(t *testing.T) {
 		b.waitJS(t, fmt.Sprintf("%d active URLs", i),
 			fmt.Sprintf(`document.querySelectorAll('[data-testid="url-row"][data-active="true"]').length === %d`, i))
 	}
-	b.do(t, "generate a third URL",
-		chromedp.Click(testID("generate-url")),
-		chromedp.WaitVisible(testID("urls-error")),
-	)
-	require.Contains(t, b.text(t, "urls-error"), "revoke one before generating another")
+	// A third cannot be asked for: the button is off and says why.
+	b.waitJS(t, "Generate disabled at two active URLs",
+		`document.querySelector('[data-testid="generate-url"]').disabled && `+
+			`!document.querySelector('[data-testid="generate-limit"]').hidden`)
+	require.Contains(t, b.text(t, "generate-limit"), "revoke one to generate another")
 	b.screenshot(t, "admin-page-urls.png")
 
 	// Signing key: set, then clear (confirming the dialog).

@@ -105,6 +105,7 @@ func (s *Server) routes() {
 	a.DELETE("/:id/signing-key", s.clearSigningKey)
 	a.POST("/:id/erasures", s.createErasure)
 	a.GET("/:id/erasures", s.listErasures)
+	a.GET("/:id/rejections", s.listRejections)
 
 	s.adminPage()
 }

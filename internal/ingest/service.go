@@ -25,6 +25,15 @@ type Submitter interface {
 	Submit(ctx context.Context, r *Request) error
 }
 
+// Usage records what became of deliveries whose token resolved. Both calls
+// are cheap and in memory; the store writes them in the background.
+type Usage interface {
+	// MarkUsed records that a URL's delivery was committed (last_used_at).
+	MarkUsed(urlID int64)
+	// RecordRefusal counts a delivery refused as a whole.
+	RecordRefusal(integrationID int64, reason domain.RefusalReason, at time.Time)
+}
+
 // ServiceConfig bounds what one delivery may hold.
 type ServiceConfig struct {
 	MaxEvents int // events in one body
@@ -39,17 +48,19 @@ type Service struct {
 	cfg     ServiceConfig
 	targets TargetFinder
 	submit  Submitter
+	usage   Usage
 	seq     *Sequencer
 	m       *metrics.Metrics
 	now     func() time.Time
 }
 
-// NewService builds the use case over targets and submit (now: time.Now when nil).
-func NewService(cfg ServiceConfig, targets TargetFinder, submit Submitter, m *metrics.Metrics, now func() time.Time) *Service {
+// NewService builds the use case over targets, submit and usage (now:
+// time.Now when nil).
+func NewService(cfg ServiceConfig, targets TargetFinder, submit Submitter, usage Usage, m *metrics.Metrics, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{cfg: cfg, targets: targets, submit: submit, seq: NewSequencer(now), m: m, now: now}
+	return &Service{cfg: cfg, targets: targets, submit: submit, usage: usage, seq: NewSequencer(now), m: m, now: now}
 }
 
 // Delivery is one webhook delivery as the transport received it.
@@ -83,8 +94,42 @@ func (s *Service) Open(ctx context.Context, tok string) (domain.Target, error) {
 }
 
 // Ingest verifies, decodes, prepares and commits d. A nil error means every
-// accepted event is committed.
+// accepted event is committed, and only then is the URL marked used; an
+// error is counted as the integration's refusal (see Refused).
 func (s *Service) Ingest(ctx context.Context, d Delivery) (Result, error) {
+	res, err := s.ingest(ctx, d)
+	if err != nil {
+		s.Refused(d.Target, err)
+		return Result{}, err
+	}
+	s.usage.MarkUsed(d.Target.URLID)
+	return res, nil
+}
+
+// Refused counts a delivery to t refused with err, by the kind of err (the
+// transport calls it too, for a body it could not read). An unknown error is
+// answered 503, so it counts as unavailable.
+func (s *Service) Refused(t domain.Target, err error) {
+	reason := refusalReason(err)
+	s.m.Refused.WithLabelValues(t.Schema, string(reason)).Inc()
+	s.usage.RecordRefusal(t.IntegrationID, reason, s.now())
+}
+
+func refusalReason(err error) domain.RefusalReason {
+	switch {
+	case errors.Is(err, domain.ErrUnauthorized):
+		return domain.RefusedSignature
+	case errors.Is(err, domain.ErrTooManyEvents):
+		return domain.RefusedTooManyEvents
+	case errors.Is(err, domain.ErrInvalid):
+		return domain.RefusedNotJSON
+	case errors.Is(err, domain.ErrTooLarge):
+		return domain.RefusedTooLarge
+	}
+	return domain.RefusedUnavailable
+}
+
+func (s *Service) ingest(ctx context.Context, d Delivery) (Result, error) {
 	if d.Target.SigningKey != nil {
 		if err := s.verify(d); err != nil {
 			return Result{}, err
@@ -92,6 +137,9 @@ func (s *Service) Ingest(ctx context.Context, d Delivery) (Result, error) {
 	}
 	batch, err := webhook.Decode(d.Body, s.cfg.MaxEvents)
 	var inv *webhook.InvalidError
+	if errors.As(err, &inv) && inv.TooManyEvents {
+		return Result{}, domain.Errorf(domain.ErrTooManyEvents, "%s", inv.Msg)
+	}
 	if errors.As(err, &inv) {
 		return Result{}, domain.Errorf(domain.ErrInvalid, "%s", inv.Msg)
 	}

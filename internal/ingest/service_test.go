@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,17 @@ func (f *fakeTargets) FindTarget(_ context.Context, hash []byte) (domain.Target,
 	return f.target, nil
 }
 
+type fakeUsage struct {
+	used    []int64
+	refused []domain.RefusalReason
+}
+
+func (f *fakeUsage) MarkUsed(urlID int64) { f.used = append(f.used, urlID) }
+
+func (f *fakeUsage) RecordRefusal(_ int64, r domain.RefusalReason, _ time.Time) {
+	f.refused = append(f.refused, r)
+}
+
 type fakeSubmitter struct{ got []*Request }
 
 func (f *fakeSubmitter) Submit(_ context.Context, r *Request) error {
@@ -33,10 +45,16 @@ func (f *fakeSubmitter) Submit(_ context.Context, r *Request) error {
 }
 
 func newTestService() (*Service, *fakeTargets, *fakeSubmitter) {
+	s, tg, sub, _ := newTestServiceUsage()
+	return s, tg, sub
+}
+
+func newTestServiceUsage() (*Service, *fakeTargets, *fakeSubmitter, *fakeUsage) {
 	tg := &fakeTargets{target: domain.Target{URLID: 1, IntegrationID: 2, Schema: "shop"}}
 	sub := &fakeSubmitter{}
+	u := &fakeUsage{}
 	cfg := ServiceConfig{MaxEvents: 10, Limits: stitch.Limits{MaxDepth: 10, MaxKeys: 1000}, SigWindow: signature.Window{MaxFuture: 300 * time.Second, MaxAge: 8 * 24 * time.Hour}}
-	return NewService(cfg, tg, sub, metrics.New(), nil), tg, sub
+	return NewService(cfg, tg, sub, u, metrics.New(), nil), tg, sub, u
 }
 
 // Ensure a string that cannot be a token is refused as unknown without a look-up.
@@ -87,4 +105,34 @@ func TestServiceIngestRefusals(t *testing.T) {
 		require.ErrorIs(t, err, tc.want, tc.name)
 		require.Empty(t, sub.got, tc.name)
 	}
+}
+
+// Ensure a refusal is counted by the kind of its error, and only a committed
+// delivery marks its URL used.
+func TestServiceRefusalReasons(t *testing.T) {
+	t.Parallel()
+	eleven := "[" + strings.Repeat(`{"event_id":"a"},`, 10) + `{"event_id":"b"}]`
+	for _, tc := range []struct {
+		name string
+		d    Delivery
+		want domain.RefusalReason
+	}{
+		{"unsigned", Delivery{Target: domain.Target{SigningKey: []byte("k")}, Body: []byte(`{"event_id":"a"}`)}, domain.RefusedSignature},
+		{"not json", Delivery{Body: []byte(`{`)}, domain.RefusedNotJSON},
+		{"too many events", Delivery{Body: []byte(eleven)}, domain.RefusedTooManyEvents},
+		{"over budget", Delivery{Body: []byte(`{"event_id":"a"}`), Admit: func(int) error { return errors.New("full") }}, domain.RefusedUnavailable},
+	} {
+		s, _, _, u := newTestServiceUsage()
+		_, err := s.Ingest(context.Background(), tc.d)
+		require.Error(t, err, tc.name)
+		require.Equal(t, []domain.RefusalReason{tc.want}, u.refused, tc.name)
+		require.Empty(t, u.used, tc.name)
+	}
+	s, tg, _, u := newTestServiceUsage()
+	s.Refused(tg.target, domain.Errorf(domain.ErrTooLarge, "big"))
+	require.Equal(t, []domain.RefusalReason{domain.RefusedTooLarge}, u.refused)
+	_, err := s.Ingest(context.Background(), Delivery{Target: tg.target, Body: []byte(`{"event_id":"a"}`)})
+	require.NoError(t, err)
+	require.Equal(t, []int64{1}, u.used)
+	require.Len(t, u.refused, 1)
 }

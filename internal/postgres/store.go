@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -45,7 +46,8 @@ func (c Config) validate() error {
 //   - writer: the group-commit write (WriteBatch, in write.go, sits on Store);
 //   - registry: integrations and their webhook URLs;
 //   - replayer: CountEvents and Replay;
-//   - eraser: Erase and ListErasures.
+//   - eraser: Erase and ListErasures;
+//   - refusals: refused deliveries by reason, and _sdc_rejected rows.
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
@@ -55,6 +57,17 @@ type Store struct {
 	*registry
 	*replayer
 	*eraser
+	*refusals
+}
+
+// Run keeps the caches honest and flushes what is counted in memory
+// (last_used_at, refused deliveries) until ctx ends.
+func (s *Store) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.tokens.Run(ctx) })
+	wg.Go(func() { s.refusals.run(ctx) })
+	wg.Wait()
+	return nil
 }
 
 // Open connects a pool to databaseURL. It does not migrate.
@@ -87,6 +100,7 @@ func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metric
 		registry: &registry{pool: pool, log: log, tokens: cache},
 		replayer: &replayer{pool: pool},
 		eraser:   &eraser{pool: pool, m: m},
+		refusals: newRefusals(pool, log),
 	}
 }
 

@@ -104,7 +104,6 @@ type tokens struct {
 // give the same ErrNotFound, so the answer is no oracle.
 func (s *tokens) FindTarget(ctx context.Context, hash []byte) (Target, error) {
 	if t, ok := s.cache.get(hash); ok {
-		s.cache.markUsed(t.URLID)
 		return t, nil
 	}
 	gen := s.cache.generation()
@@ -113,9 +112,13 @@ func (s *tokens) FindTarget(ctx context.Context, hash []byte) (Target, error) {
 		return t, err
 	}
 	s.cache.put(hash, t, gen)
-	s.cache.markUsed(t.URLID)
 	return t, nil
 }
+
+// MarkUsed records that a delivery through the URL was committed; the
+// flusher writes last_used_at within about a second. Only accepted deliveries
+// call it (ingest.Service), so a refused one never moves "Last used".
+func (s *tokens) MarkUsed(urlID int64) { s.cache.markUsed(urlID) }
 
 // lookup reads a token's target from the database.
 func (s *tokens) lookup(ctx context.Context, hash []byte) (Target, error) {

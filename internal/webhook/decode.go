@@ -40,7 +40,10 @@ type Batch struct {
 }
 
 // InvalidError says why a body was refused as a whole (HTTP 400).
-type InvalidError struct{ Msg string }
+type InvalidError struct {
+	Msg           string
+	TooManyEvents bool // the body is an array of more than maxEvents elements
+}
 
 func (e *InvalidError) Error() string { return e.Msg }
 
@@ -78,7 +81,7 @@ func decodeArray(body []byte, maxEvents int) (Batch, error) {
 		return Batch{}, invalid("request body is not valid JSON: %s", jsonProblem(err))
 	}
 	if len(elems) > maxEvents {
-		return Batch{}, invalid("request body has %d events; at most %d are accepted per request", len(elems), maxEvents)
+		return Batch{}, &InvalidError{Msg: fmt.Sprintf("request body has %d events; at most %d are accepted per request", len(elems), maxEvents), TooManyEvents: true}
 	}
 	b := Batch{Events: make([]Event, 0, len(elems))}
 	for i, raw := range elems {

@@ -43,7 +43,8 @@
     if (!s) return "never";
     var d = new Date(s);
     if (isNaN(d.getTime())) return String(s);
-    return d.toLocaleString();
+    // With its time zone: the server, the database and the reader may each be in another.
+    return d.toLocaleString(undefined, { timeZoneName: "short" });
   }
 
   function fmtCount(n) {
@@ -296,6 +297,7 @@
           state.detail = d;
           renderDetail(d);
           loadErasures(id, seq);
+          loadRejections(id, seq);
         },
         function (err) {
           if (seq !== state.detailSeq) return;
@@ -335,6 +337,7 @@
     $("detail-loaded-at").textContent = new Date().toLocaleTimeString();
 
     renderURLs(d.webhook_urls || [], deleted);
+    renderRefused(d.refused || {});
 
     $("signing-key-state").textContent = d.has_signing_key ? "a key is set" : "no key (requests are not signature-checked)";
     $("signing-key-state").setAttribute("data-has-key", d.has_signing_key ? "true" : "false");
@@ -342,6 +345,9 @@
     ["generate-url", "delete-integration", "signing-key-clear"].forEach(function (x) {
       $(x).disabled = deleted;
     });
+    var atLimit = !deleted && activeURLs(d) >= MAX_ACTIVE_URLS;
+    $("generate-url").disabled = deleted || atLimit;
+    show($("generate-limit"), atLimit);
     show($("delete-integration"), !deleted);
     show($("delete-hint"), !deleted);
     say($("delete-done"), deleted ? "Deleted " + fmtTime(d.disabled_at) + ". Its webhook URLs are revoked; its tables and data stay in Postgres." : "");
@@ -380,6 +386,74 @@
       });
       tr.appendChild(el("td", { "data-testid": "erasure-deleted" }, e.completed_at ? parts.join(", ") : "not completed: run it again"));
       tr.appendChild(el("td", { title: e.tombstones_until || "" }, fmtTime(e.tombstones_until)));
+      tb.appendChild(tr);
+    });
+  }
+
+  // MAX_ACTIVE_URLS is the server's limit of unrevoked URLs per integration
+  // (domain.MaxActiveURLs); the server refuses a third one with 409 anyway.
+  var MAX_ACTIVE_URLS = 2;
+
+  function activeURLs(d) {
+    return (d.webhook_urls || []).filter(function (u) {
+      return !u.revoked_at;
+    }).length;
+  }
+
+  // REFUSALS names the refusal reasons of GET /v1/integrations/{id}, in the
+  // order shown, with what to do about the one that has a remedy here.
+  var REFUSALS = [
+    { reason: "signature", label: "Bad signature (401)", hint: "check the signing key" },
+    { reason: "not_json", label: "Not JSON (400)" },
+    { reason: "too_many_events", label: "Too many events (400)" },
+    { reason: "too_large", label: "Too large (413)" },
+    { reason: "unavailable", label: "Unavailable (503)" },
+  ];
+  var RECENT_MS = 60 * 60 * 1000;
+
+  function renderRefused(refused) {
+    var ul = $("refused");
+    ul.textContent = "";
+    var shown = 0;
+    REFUSALS.forEach(function (r) {
+      var x = refused[r.reason];
+      if (!x || !x.count) return;
+      shown++;
+      var recent = Date.now() - new Date(x.last_at).getTime() < RECENT_MS;
+      var li = el("li", { class: "refused" + (recent ? " is-recent" : ""), "data-testid": "refused-row", "data-reason": r.reason });
+      li.appendChild(el("span", { class: "refused-label" }, r.label));
+      li.appendChild(el("span", { class: "refused-count", "data-testid": "refused-count" }, fmtCount(x.count)));
+      li.appendChild(el("span", { class: "refused-last", title: x.last_at || "" }, "last " + fmtTime(x.last_at)));
+      if (r.hint) li.appendChild(el("span", { class: "refused-hint", "data-testid": "refused-hint" }, r.hint));
+      ul.appendChild(li);
+    });
+    show($("refused-empty"), shown === 0);
+  }
+
+  // loadRejections shows the newest _sdc_rejected rows (read-only).
+  function loadRejections(id, seq) {
+    api("GET", "/v1/integrations/" + encodeURIComponent(id) + "/rejections?limit=50").then(function (list) {
+      if (seq !== state.detailSeq) return;
+      say($("rejections-error"), "");
+      renderRejections(list || []);
+    }, report($("rejections-error")));
+  }
+
+  function renderRejections(list) {
+    var tb = $("rejections");
+    tb.textContent = "";
+    show($("rejections-empty"), list.length === 0);
+    list.forEach(function (r) {
+      var tr = el("tr", { "data-testid": "rejection-row" });
+      tr.appendChild(el("td", { title: r.rejected_at || "" }, fmtTime(r.rejected_at)));
+      tr.appendChild(el("td", null, r.table_name));
+      tr.appendChild(el("td", { "data-testid": "rejection-reason" }, r.reason));
+      var rec = el("td", { class: "rejection-record" });
+      var det = el("details", { "data-testid": "rejection-record" });
+      det.appendChild(el("summary", null, "record" + (r.record_truncated ? " (first 2 KB)" : "")));
+      det.appendChild(el("pre", null, r.record));
+      rec.appendChild(det);
+      tr.appendChild(rec);
       tb.appendChild(tr);
     });
   }
@@ -458,7 +532,8 @@
         return loadDetail();
       }, report($("urls-error")))
       .then(function () {
-        btn.disabled = !!(state.detail && state.detail.disabled_at);
+        var d = state.detail;
+        btn.disabled = !!(d && (d.disabled_at || activeURLs(d) >= MAX_ACTIVE_URLS));
       });
   }
 
