@@ -106,6 +106,7 @@ func TestDBURLWithDatabaseURL(t *testing.T) {
 // TestDBURLEmbedded: db-url starts the embedded cluster and leaves it
 // running for psql; later commands join it and leave it running too.
 func TestDBURLEmbedded(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	dir := embeddedDataDir(t)
 	vars := map[string]string{"CIOLOADER_DATA_DIR": dir}
@@ -146,6 +147,7 @@ func TestDBURLEmbedded(t *testing.T) {
 // TestCLIStopsOnlyTheClusterItStarted: a command that had to start the
 // embedded cluster stops it when done, unless someone else uses it by then.
 func TestCLIStopsOnlyTheClusterItStarted(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	dir := embeddedDataDir(t)
 	vars := map[string]string{"CIOLOADER_DATA_DIR": dir}
@@ -320,6 +322,7 @@ func httpStatus(t *testing.T, method, url, body string) int {
 // TestCLIAlongsideServe: while `cioloader serve` runs on the embedded
 // database, the CLI commands work on the same cluster and never stop it.
 func TestCLIAlongsideServe(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	dir := embeddedDataDir(t)
 	srv := startServe(t, dir)

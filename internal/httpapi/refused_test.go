@@ -95,6 +95,7 @@ func TestRefusedDeliveriesCountedByReason(t *testing.T) {
 // Ensure a delivery refused for its signature is counted and does not move
 // "Last used"; an accepted one does.
 func TestRefusedSignatureDoesNotMoveLastUsed(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	app := apptest.Start(t)
 	in, u := app.Setup(t, "Signed")
