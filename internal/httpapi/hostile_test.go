@@ -751,6 +751,7 @@ func TestHostileSlowHeaders(t *testing.T) {
 // (CIOLOADER_BODY_TIMEOUT, shortened to 1 s here: the mechanism, not the
 // value), nothing is written and its budget comes back.
 func TestHostileSlowBody(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	app := apptest.Start(t, func(c *config.Config) { c.BodyTimeout = time.Second })
 	_, u := app.Setup(t, "Slow Body")

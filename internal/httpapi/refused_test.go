@@ -52,6 +52,7 @@ func waitRefused(t *testing.T, app *apptest.App, id int64, reason string, n int6
 // Ensure each reason a resolved delivery is refused for is counted with its
 // last time, and that unknown tokens count nowhere.
 func TestRefusedDeliveriesCountedByReason(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	app := apptest.Start(t, func(c *config.Config) {
 		c.MaxBodyBytes, c.MaxEvents, c.BodyTimeout = 4096, 2, 300*time.Millisecond
