@@ -61,21 +61,7 @@ func (s *refusals) take() map[refusalKey]domain.Refusals {
 }
 
 // run flushes every second until ctx ends, then once more.
-func (s *refusals) run(ctx context.Context) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			s.flush(fctx)
-			cancel()
-			return
-		case <-tick.C:
-			s.flush(ctx)
-		}
-	}
-}
+func (s *refusals) run(ctx context.Context) { flushEverySecond(ctx, s.flush) }
 
 // flush adds the pending counts to the table. Counts that could not be
 // written are kept for the next flush (the database is often why deliveries

@@ -197,21 +197,9 @@ func (s *tokens) listenOnce(ctx context.Context) error {
 	}
 }
 
-func (s *tokens) flushUsedLoop(ctx context.Context) {
-	tick := time.NewTicker(time.Second) // one small UPDATE a second at most, only with traffic
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			s.flushUsed(fctx)
-			cancel()
-			return
-		case <-tick.C:
-			s.flushUsed(ctx)
-		}
-	}
-}
+// flushUsedLoop writes last_used_at once a second: one small UPDATE at most,
+// and only with traffic.
+func (s *tokens) flushUsedLoop(ctx context.Context) { flushEverySecond(ctx, s.flushUsed) }
 
 func (s *tokens) flushUsed(ctx context.Context) {
 	used := s.cache.takeUsed()
