@@ -83,6 +83,9 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "%-10s %8d %10d %12.0f %10.0f %10s %10s %8d %10s\n", res.Scenario.Name, res.Scenario.Conns, res.Scenario.PerReq,
 			res.EventsPerSec(), res.ReqPerSec(), ms(res.P50), ms(res.P99), res.Errors, mib(r.RSSPeak[res.Scenario.Name]))
 	}
+	var cost strings.Builder
+	r.costMarkdown(&cost)
+	fmt.Fprint(w, cost.String())
 	fmt.Fprintln(w)
 	for _, c := range r.checks() {
 		mark := "PASS"
@@ -114,6 +117,7 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.0f | %s | %s | %s | %d | %s |\n", res.Scenario.Name, res.Scenario.Conns, res.Scenario.PerReq,
 			res.EventsPerSec(), res.ReqPerSec(), ms(res.P50), ms(res.P99), ms(res.Max), res.Errors, mib(r.RSSPeak[res.Scenario.Name]))
 	}
+	r.costMarkdown(&b)
 	b.WriteString("\n| check | measured | target | |\n|---|---|---|---|\n")
 	for _, c := range r.checks() {
 		mark := "pass"
@@ -147,4 +151,31 @@ func UpdateFile(path string, r *Report) error {
 		doc = "# Benchmarks\n\nWritten by `make bench` (`cioloader bench`). The block below is replaced on every run.\n\n" + block + "\n"
 	}
 	return os.WriteFile(path, []byte(doc), 0o644)
+}
+
+// costMarkdown writes where each scenario's CPU went, per event acknowledged
+// (warm-up included on both sides), and how the group commit batched them.
+func (r *Report) costMarkdown(b *strings.Builder) {
+	fmt.Fprintf(b, "\n| scenario | server CPU/event | Postgres CPU/event | load generator CPU/event | other processes' CPU | cores busy (of %d) | events/batch (mean) | events in batches ≥ 32 |\n|---|---|---|---|---|---|---|---|\n", r.Machine.Cores)
+	for _, res := range []Result{r.Single, r.Serial, r.Arrays} {
+		name := res.Scenario.Name
+		c, ok := r.CPU[name]
+		n := float64(res.Events + res.WarmEvents)
+		if !ok || n == 0 {
+			continue
+		}
+		wall := (res.Scenario.Warmup + res.Elapsed).Seconds()
+		busy := c.machine.Seconds() / wall
+		bs := r.Batches[name]
+		pg := perEvent(c.postgres, n)
+		if c.postgres == 0 {
+			pg = "n/a (not on this machine)"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %.1f s | %.2f | %.1f | %.0f %% |\n", name, perEvent(c.server, n), pg, perEvent(c.load, n),
+			c.others().Seconds(), busy, bs.meanEvents(), 100*bs.shareIn32Plus())
+	}
+}
+
+func perEvent(d time.Duration, n float64) string {
+	return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/n)
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cioloader/cioloader/internal/pgcluster"
+	"github.com/cioloader/cioloader/internal/postgres"
 )
 
 // Config is what `cioloader bench` was asked.
@@ -49,7 +50,9 @@ type Report struct {
 	Single    Result
 	Serial    Result
 	Arrays    Result
-	RSSPeak   map[string]int64 // scenario → peak server RSS (bytes) while it ran
+	RSSPeak   map[string]int64      // scenario → peak server RSS (bytes) while it ran
+	CPU       map[string]cpuSample  // scenario → CPU used while it ran (warm-up included)
+	Batches   map[string]batchStats // scenario → group commits while it ran (warm-up included)
 	Rows      Rows
 	ServerHWM int64
 	ReadSide  *ReadSide // nil when skipped
@@ -62,7 +65,8 @@ type Rows struct {
 
 // Main runs the whole benchmark.
 func Main(ctx context.Context, cfg Config) (*Report, error) {
-	rep := &Report{Started: time.Now().UTC(), Machine: ReadMachine(), Command: cfg.Command, RSSPeak: map[string]int64{}}
+	rep := &Report{Started: time.Now().UTC(), Machine: ReadMachine(), Command: cfg.Command, RSSPeak: map[string]int64{},
+		CPU: map[string]cpuSample{}, Batches: map[string]batchStats{}}
 	dbURL := cfg.DatabaseURL
 	if dbURL == "" {
 		dir, err := os.MkdirTemp("", "cioloader-bench-")
@@ -117,10 +121,17 @@ func Main(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.SkipLoad {
 		steps = nil
 	}
+	postmaster, err := postmasterPID(ctx, dbURL)
+	if err != nil {
+		return nil, err
+	}
 	for _, st := range steps {
 		fmt.Fprintf(cfg.Stdout, "running %-8s conns=%-3d events/request=%-3d for %s…\n", st.s.Name, st.s.Conns, st.s.PerReq, cfg.Duration)
 		peak := srv.samplePeak()
+		cpu0, batch0 := sampleCPU(srv.cmd.Process.Pid, postmaster), readBatchStats(srv.base)
 		*st.into = Run(ctx, st.s)
+		rep.CPU[st.s.Name] = sampleCPU(srv.cmd.Process.Pid, postmaster).sub(cpu0)
+		rep.Batches[st.s.Name] = readBatchStats(srv.base).sub(batch0)
 		rep.RSSPeak[st.s.Name] = peak()
 		if st.s.URL == ingestURL {
 			rep.Rows.Acked += st.into.Events + st.into.WarmEvents
@@ -311,4 +322,19 @@ func procStatus(pid int, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// postmasterPID is the local postmaster serving dbURL, or 0 when Postgres
+// runs elsewhere (its CPU is then not reported).
+func postmasterPID(ctx context.Context, dbURL string) (int, error) {
+	m, err := postgres.OpenMeasurer(ctx, dbURL)
+	if err != nil {
+		return 0, fmt.Errorf("bench: %w", err)
+	}
+	defer m.Close(ctx)
+	pid, err := m.PostmasterPID(ctx)
+	if err != nil || !isPostgres(pid) {
+		return 0, err
+	}
+	return pid, nil
 }

@@ -228,8 +228,24 @@ func (b *Batcher) commit(batch []*job) error {
 		b.m.CommitSeconds.Observe(time.Since(start).Seconds())
 		b.m.BatchEvents.Observe(float64(events))
 		b.m.BatchRequests.Observe(float64(len(batch)))
+		b.m.BatchedEvents.WithLabelValues(batchSizeLabel(events)).Add(float64(events))
 	}
 	return nil
+}
+
+// batchSizeLabel is the batched_events_total label for a batch of n events.
+func batchSizeLabel(n int) string {
+	switch {
+	case n <= 1:
+		return "1"
+	case n < 8:
+		return "2-7"
+	case n < 32:
+		return "8-31"
+	case n < 128:
+		return "32-127"
+	}
+	return "128+"
 }
 
 // rawOnly is r with every event's flattened values dropped: only the system

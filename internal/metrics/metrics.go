@@ -21,6 +21,7 @@ type Metrics struct {
 	Unmapped         *prometheus.CounterVec   // integration: values kept only in _sdc_raw
 	BatchEvents      prometheus.Histogram
 	BatchRequests    prometheus.Histogram
+	BatchedEvents    *prometheus.CounterVec // batch: events committed, by the size of the batch that held them
 	CommitSeconds    prometheus.Histogram
 	QueueDepth       prometheus.Gauge
 	InflightBytes    prometheus.Gauge
@@ -47,6 +48,7 @@ func New() *Metrics {
 		EventsRejected:   f.counterVec("events_rejected_total", "Objects written to _sdc_rejected instead of data, by integration schema.", "integration"),
 		Unmapped:         f.counterVec("values_unmapped_total", "Values kept only in _sdc_raw (bad name, bound, cap), by integration schema.", "integration"),
 		BatchEvents:      f.hist("batch_events", "Events per committed group-commit batch.", prometheus.ExponentialBuckets(1, 2, 15)),
+		BatchedEvents:    f.counterVec("batched_events_total", "Events committed, by the size of the group-commit batch that held them (1, 2-7, 8-31, 32-127, 128+).", "batch"),
 		BatchRequests:    f.hist("batch_requests", "Requests per committed group-commit batch.", prometheus.ExponentialBuckets(1, 2, 10)),
 		CommitSeconds:    f.hist("commit_seconds", "Time to write and commit one batch.", prometheus.ExponentialBuckets(0.0002, 2, 16)),
 		QueueDepth:       f.gauge("queue_depth", "Requests waiting for a writer."),

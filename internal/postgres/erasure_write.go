@@ -47,7 +47,8 @@ func queueErasureGuards(b *pgx.Batch, plans []*schemaWrite) {
 // batch's objects rejected for want of an event_id that name such a person
 // (their record parses as JSON and matches) are deleted the same way. One
 // _sdc_rejected row per dropped object says why, without the record. With no
-// live tombstone for the schema the statement stops at one index probe.
+// live tombstone for the schema, cioloader.drop_erased (migration 000006)
+// stops at one index probe and the statement is never run.
 func (w *schemaWrite) queueTombstoneDrop(b *pgx.Batch, now time.Time) {
 	if len(w.g.events) == 0 && len(w.g.rejected) == 0 {
 		return
@@ -68,7 +69,7 @@ func (w *schemaWrite) queueTombstoneDrop(b *pgx.Batch, now time.Time) {
 	}
 	const tomb = `JOIN cioloader.erasure_tombstones AS t
 		  ON t.schema_name = $2 AND t.key_hash = cioloader.erasure_hash(k.key) AND t.expires_at > now()
-		WHERE EXISTS (SELECT 1 FROM cioloader.erasure_tombstones WHERE schema_name = $2 AND expires_at > now())`
+		WHERE true`
 	ctes := []string{fmt.Sprintf(`hit AS (
 		SELECT d.event_id, min(t.erasure_id) AS erasure_id
 		FROM %s AS d
@@ -108,7 +109,9 @@ func (w *schemaWrite) queueTombstoneDrop(b *pgx.Batch, now time.Time) {
 			SELECT $3, 'data', 'Event of a person erased on request (erasure ' || erasure_id || '); not stored', NULL
 			FROM (SELECT erasure_id FROM hit UNION ALL SELECT erasure_id FROM rj) AS x)`, rejected))
 	q := "WITH " + strings.Join(ctes, ",\n") + "\nSELECT (SELECT count(*) FROM hit) + (SELECT count(*) FROM rj)"
-	b.Queue(q, ids, w.schema, now, probIDs, probRecs, rejRecs).QueryRow(func(r pgx.Row) error { return r.Scan(&w.tombstoned) })
+	// cioloader.drop_erased runs q only when the schema has a live tombstone.
+	b.Queue(`SELECT cioloader.drop_erased($1, $2, $3, $4, $5, $6, $7)`, w.schema, q, ids, now, probIDs, probRecs, rejRecs).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&w.tombstoned) })
 }
 
 // countTombstoned updates the metric once the transaction has committed.

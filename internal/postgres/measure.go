@@ -1,8 +1,12 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,4 +64,33 @@ func (m *Measurer) TimeQuery(ctx context.Context, sql string, runs int) ([]time.
 		out = append(out, time.Since(start))
 	}
 	return out, nil
+}
+
+// PostmasterPID is the process id of the server's postmaster (the parent of
+// this connection's backend), for reading its CPU time from /proc when the
+// server runs on this machine; 0 when it does not.
+func (m *Measurer) PostmasterPID(ctx context.Context) (int, error) {
+	var backend int
+	if err := m.conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return 0, fmt.Errorf("measure: backend pid: %w", err)
+	}
+	return parentPID(backend), nil
+}
+
+// parentPID reads field 4 of /proc/PID/stat; 0 when pid is not on this machine.
+func parentPID(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }

@@ -81,6 +81,15 @@ func Open(ctx context.Context, databaseURL string, cfg Config, log *slog.Logger,
 	}
 	pc.MaxConns = cfg.MaxConns
 	pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	// Every statement the writer sends is prepared once per connection and
+	// takes array parameters. Left to choose, Postgres plans such a statement
+	// afresh on every execution (a custom plan looks cheaper than the generic
+	// one), and that planning was 40 % of its CPU per transaction (perf, c=1).
+	// The statements are written so the generic plan starts from the right
+	// index (see staleChildDelete). A DATABASE_URL that sets it wins.
+	if _, set := pc.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
+		pc.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open pool: %s", sanitize(err))
