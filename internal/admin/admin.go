@@ -29,6 +29,9 @@ type Store interface {
 	EnsureIntegrationObjects(ctx context.Context) error
 	ListRefusals(ctx context.Context, integrationID int64) (map[domain.RefusalReason]domain.Refusals, error)
 	ListRejections(ctx context.Context, in domain.Integration, limit, maxChars int) ([]domain.Rejection, error)
+	ListActivity(ctx context.Context, integrationID int64, since time.Time) ([]domain.ActivityCount, error)
+	ActivitySummaries(ctx context.Context, since time.Time) (map[int64]domain.ActivitySummary, error)
+	ActivitySummary(ctx context.Context, integrationID int64, since time.Time) (domain.ActivitySummary, error)
 }
 
 // Service performs admin actions.
@@ -41,6 +44,8 @@ type Service struct {
 	// Migrations runs the control-schema migrations; only the migrate
 	// actions need it.
 	Migrations Migrations
+	// Now is the clock of the activity windows (time.Now when nil).
+	Now func() time.Time
 }
 
 // GeneratedURL is a new webhook URL; Token and URL are shown this once.
@@ -52,9 +57,17 @@ type GeneratedURL struct {
 	CreatedAt     time.Time `json:"created_at"`
 }
 
+// Listed is an integration as the list shows it: with its events of the
+// last 24 hours and its last-received time, from the activity counters.
+type Listed struct {
+	domain.Integration
+	domain.ActivitySummary
+}
+
 // Detail is one integration with its URLs (no tokens) and counts.
 type Detail struct {
 	domain.Integration
+	domain.ActivitySummary
 	URLs  []domain.WebhookURL     `json:"webhook_urls"`
 	Stats domain.IntegrationStats `json:"stats"`
 	// Refused counts deliveries refused as a whole, by reason (only the
@@ -83,6 +96,24 @@ func (s *Service) FindIntegration(ctx context.Context, ref string) (domain.Integ
 // ListIntegrations lists every integration, deleted ones too (never nil).
 func (s *Service) ListIntegrations(ctx context.Context) ([]domain.Integration, error) {
 	return nonNil(s.Store.ListIntegrations(ctx))
+}
+
+// ListWithActivity lists every integration, deleted ones too, each with its
+// recent activity (never nil).
+func (s *Service) ListWithActivity(ctx context.Context) ([]Listed, error) {
+	list, err := s.Store.ListIntegrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sums, err := s.Store.ActivitySummaries(ctx, s.recentSince())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Listed, len(list))
+	for i, in := range list {
+		out[i] = Listed{Integration: in, ActivitySummary: sums[in.ID]}
+	}
+	return out, nil
 }
 
 // DeleteIntegration disables an integration and revokes its URLs (its schema
@@ -131,7 +162,11 @@ func (s *Service) Detail(ctx context.Context, id int64) (Detail, error) {
 	if err != nil {
 		return Detail{}, err
 	}
-	return Detail{Integration: in, URLs: urls, Stats: st, Refused: refused}, nil
+	recent, err := s.Store.ActivitySummary(ctx, id, s.recentSince())
+	if err != nil {
+		return Detail{}, err
+	}
+	return Detail{Integration: in, ActivitySummary: recent, URLs: urls, Stats: st, Refused: refused}, nil
 }
 
 // GenerateURL makes a token, stores only its hash and returns the URL once.

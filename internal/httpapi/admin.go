@@ -74,7 +74,7 @@ func (s *Server) createIntegration(c echo.Context) error {
 }
 
 func (s *Server) listIntegrations(c echo.Context) error {
-	list, err := s.admin.ListIntegrations(c.Request().Context())
+	list, err := s.admin.ListWithActivity(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -113,6 +113,25 @@ func (s *Server) listRejections(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, list)
+}
+
+// integrationActivity: GET /v1/integrations/{id}/activity?hours=N.
+func (s *Server) integrationActivity(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	hours := 0
+	if q := c.QueryParam("hours"); q != "" {
+		if hours, err = strconv.Atoi(q); err != nil || hours == 0 {
+			hours = -1 // refused by admin.Service with the allowed range
+		}
+	}
+	a, err := s.admin.Activity(c.Request().Context(), id, hours)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a)
 }
 
 func (s *Server) deleteIntegration(c echo.Context) error {

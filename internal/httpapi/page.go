@@ -7,10 +7,10 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// web holds the admin page: plain HTML, one script, one stylesheet. No build
-// step, nothing fetched from elsewhere at run time.
+// web holds the admin page: plain HTML, one script, one stylesheet and its
+// icon. No build step, nothing fetched from elsewhere at run time.
 //
-//go:embed web/index.html web/app.js web/app.css
+//go:embed web/index.html web/app.js web/app.css web/favicon.svg
 var web embed.FS
 
 // pageCSP lets the page load only its own files and talk only to this
@@ -28,6 +28,8 @@ var pageAssets = map[string]pageAsset{
 	"/admin/":        {"web/index.html", "text/html; charset=utf-8"},
 	"/admin/app.js":  {"web/app.js", "text/javascript; charset=utf-8"},
 	"/admin/app.css": {"web/app.css", "text/css; charset=utf-8"},
+	// Named by the page's <link rel="icon">, so no browser asks for /favicon.ico.
+	"/admin/favicon.svg": {"web/favicon.svg", "image/svg+xml"},
 }
 
 // adminPage mounts the admin web page (issue 6) at /admin/. The page itself

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -31,9 +32,11 @@ const (
 // Ensure a person can do the whole admin job in a real browser: sign in (and
 // be told when the token is wrong), create an integration (and see the API's
 // message for a duplicate), generate a URL and copy it from the one-time box,
-// see the event it receives counted, revoke it (after which Customer.io gets
-// 404), hit the two-active-URLs limit, set and clear the signing key, delete
-// the integration, see API text shown as text, and sign out.
+// see the event it receives counted and charted, revoke it (after which
+// Customer.io gets 404), hit the two-active-URLs limit, set and clear the
+// signing key, delete the integration, see API text shown as text, and sign
+// out; the focus follows the next step, and nothing overflows from 360 px to
+// wide screens.
 func TestAdminPageBrowser(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
@@ -70,6 +73,13 @@ func TestAdminPageBrowser(t *testing.T) {
 		chromedp.WaitNotVisible(testID("signin-view")),
 	)
 	require.Equal(t, app.AdminToken, b.eval(t, `sessionStorage.getItem("cioloader.adminToken") || ""`))
+	b.waitFocus(t, "create-name") // no integration yet: the next step is to create one
+
+	// The favicon is the page's own SVG, and loads as an image.
+	require.Equal(t, "/admin/favicon.svg", b.eval(t, `new URL(document.querySelector('link[rel="icon"]').href).pathname`))
+	require.Equal(t, "32x32", b.evalAsync(t, `new Promise((ok, fail) => { const i = new Image(); `+
+		`i.onload = () => ok(i.naturalWidth + "x" + i.naturalHeight); i.onerror = () => fail(new Error("favicon failed")); `+
+		`i.src = document.querySelector('link[rel="icon"]').href; })`), "the favicon decodes as an image")
 
 	// Create "Browser Test" and open it.
 	row := `[data-testid="integration-row"][data-schema="browser_test"]`
@@ -79,6 +89,9 @@ func TestAdminPageBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(row)),
 	)
 	require.Equal(t, "active", b.textOf(t, row+` [data-testid="integration-status"]`))
+	b.waitFocus(t, "generate-url") // a new integration's next step: a URL for Customer.io
+	require.Equal(t, "0 events in 24 h", b.textOf(t, row+` [data-testid="integration-events"]`))
+	require.Equal(t, "nothing received yet", b.textOf(t, row+` [data-testid="integration-last-received"]`))
 	b.do(t, "open integration", chromedp.Click(chromedp.CSS(row+` [data-testid="open-integration"]`)))
 	b.waitText(t, "detail-name", "Browser Test")
 	require.Equal(t, "browser_test", b.text(t, "detail-schema"))
@@ -100,6 +113,7 @@ func TestAdminPageBrowser(t *testing.T) {
 		chromedp.Click(testID("generate-url")),
 		chromedp.WaitVisible(testID("new-url-box")),
 	)
+	b.waitFocus(t, "copy-url") // the next step: copy it
 	hookURL, err := chromedp.Run(ctx, chromedp.Value(testID("new-url-value")))
 	require.NoError(t, err, "read the new URL")
 	require.True(t, strings.HasPrefix(hookURL, app.URL+"/v1/webhooks/whk_"), hookURL)
@@ -121,6 +135,31 @@ func TestAdminPageBrowser(t *testing.T) {
 	require.Equal(t, "1", b.text(t, "stat-rudder-events"))
 	require.Equal(t, "0", b.text(t, "stat-rejected"))
 	require.NotEqual(t, "never", b.text(t, "stat-last-received"))
+
+	// Activity: a bar per hour of the last 24, the event's hour stacked by
+	// object type, an accessible title, a legend and a table by event name.
+	// The counters are flushed about once a second.
+	b.refreshUntil(t, "activity counted", `document.querySelector('[data-testid="activity-total"]').textContent === "1"`)
+	bars := `[data-testid="activity-svg"] [data-testid="activity-bar"]`
+	require.Equal(t, "24", b.eval(t, `String(document.querySelectorAll('`+bars+`').length)`))
+	require.Equal(t, "1", b.eval(t, `String(document.querySelectorAll('`+bars+`:not([data-count="0"])').length)`))
+	require.Equal(t, "1", b.eval(t, `document.querySelectorAll('`+bars+`')[23].dataset.count`), "the newest hour is last")
+	require.Equal(t, "1", b.eval(t, `String(document.querySelectorAll('`+bars+`')[23].querySelectorAll('rect[data-type="email"]').length)`))
+	require.Equal(t, "img", b.eval(t, `document.querySelector('[data-testid="activity-svg"]').getAttribute("role")`))
+	title := b.eval(t, `document.getElementById(document.querySelector('[data-testid="activity-svg"]').getAttribute("aria-labelledby").split(" ")[0]).textContent`)
+	require.Equal(t, "Events received per hour, last 24 hours: 1 in all", title, "the chart's accessible title")
+	require.Contains(t, b.eval(t, `document.getElementById("activity-chart-desc").textContent`), "email 1")
+	require.Contains(t, b.eval(t, `document.querySelectorAll('`+bars+`')[23].querySelector("title").textContent`), "1 event (email 1)")
+	require.Equal(t, "email 1", b.textOf(t, `[data-testid="legend-item"][data-type="email"]`))
+	require.Equal(t, "Email Opened", b.textOf(t, `[data-testid="activity-event-row"] [data-testid="activity-event-name"]`))
+	require.Equal(t, "1", b.textOf(t, `[data-testid="activity-event-row"] [data-testid="activity-event-count"]`))
+	require.Equal(t, "true", b.eval(t, `String(getComputedStyle(document.querySelector('`+bars+` rect[data-type="email"]')).fill === "rgb(47, 91, 234)")`),
+		"bars are coloured by the stylesheet (no inline style under the CSP)")
+	// The list, refreshed with the detail, counts it too.
+	b.waitJS(t, "list counts the event", `document.querySelector('`+row+` [data-testid="integration-events"]').textContent === "1 event in 24 h"`)
+	require.Equal(t, "last just now", b.textOf(t, row+` [data-testid="integration-last-received"]`))
+	require.Regexp(t, `^last received .*(UTC|GMT|[A-Z]{3,4})`, b.eval(t, `document.querySelector('`+row+` [data-testid="integration-last-received"]').title`),
+		"the absolute time, with its zone, on hover")
 	b.screenshot(t, "admin-page.png")
 
 	// Refused deliveries and rejected values are shown: a body that is not
@@ -155,12 +194,20 @@ func TestAdminPageBrowser(t *testing.T) {
 	require.Equal(t, "", b.eval(t, `Array.from(document.querySelectorAll("input, select, textarea"))`+
 		`.filter(e => !e.hidden && e.type !== "hidden" && e.labels.length === 0).map(e => e.id).join(" ")`), "inputs without a label")
 
-	// A phone's width: nothing wider than the screen (tables scroll in their card).
-	b.do(t, "narrow the window", chromedp.EmulateViewport(390, 844))
-	b.waitJS(t, "no horizontal overflow at 390 px",
-		`window.innerWidth === 390 && document.documentElement.scrollWidth <= window.innerWidth`)
-	b.screenshot(t, "admin-page-narrow.png")
-	b.do(t, "widen the window again", chromedp.EmulateViewport(1280, 900))
+	// From a small phone to a wide screen: nothing wider than the window
+	// (tables scroll in their card), and the chart fills its card.
+	for _, w := range []int64{360, 390, 820, 1280, 1920} {
+		b.do(t, fmt.Sprintf("resize to %d px", w), chromedp.EmulateViewport(w, 844))
+		b.waitJS(t, fmt.Sprintf("no horizontal overflow at %d px", w),
+			fmt.Sprintf(`window.innerWidth === %d && document.documentElement.scrollWidth <= window.innerWidth`, w))
+		require.Equal(t, "true", b.eval(t, `(() => { const s = document.querySelector('[data-testid="activity-svg"]').getBoundingClientRect(), `+
+			`c = document.querySelector('[data-testid="activity-card"]').getBoundingClientRect(); `+
+			`return String(s.width > c.width * 0.8 && s.right <= c.right); })()`), "chart within its card at %d px", w)
+		if w == 390 {
+			b.screenshot(t, "admin-page-narrow.png")
+		}
+	}
+	b.do(t, "back to 1280 px", chromedp.EmulateViewport(1280, 900))
 
 	// Revoke it (confirming the dialog): the row says revoked, and the URL is dead.
 	b.do(t, "revoke the URL",
@@ -169,7 +216,9 @@ func TestAdminPageBrowser(t *testing.T) {
 	b.waitJS(t, "URL shown as revoked",
 		`document.querySelectorAll('[data-testid="url-row"][data-active="false"]').length === 1 && `+
 			`document.querySelectorAll('[data-testid="revoke-url"]').length === 0`)
-	require.True(t, strings.HasPrefix(b.textOf(t, `[data-testid="url-row"] [data-testid="url-status"]`), "revoked"))
+	require.Equal(t, "revoked", b.textOf(t, `[data-testid="url-row"] [data-testid="url-status"]`), "a short badge")
+	require.Regexp(t, `^revoked .*(UTC|GMT|[A-Z]{3,4})`, b.eval(t, `document.querySelector('[data-testid="url-status"]').title`),
+		"the revocation time, with its zone, on hover")
 	require.Contains(t, b.dialogText(), "Revoke webhook URL")
 	status, body = app.Post(t, hookURL, event)
 	require.Equal(t, http.StatusNotFound, status, string(body))
@@ -186,6 +235,16 @@ func TestAdminPageBrowser(t *testing.T) {
 		`document.querySelector('[data-testid="generate-url"]').disabled && `+
 			`!document.querySelector('[data-testid="generate-limit"]').hidden`)
 	require.Contains(t, b.text(t, "generate-limit"), "revoke one to generate another")
+	// At 1280 px the revoked badge is short and on one line, no URL row wraps
+	// (one line of text with a small button is about 43 px high), and the
+	// table fits its card.
+	require.Equal(t, "1280", b.eval(t, `String(window.innerWidth)`))
+	require.Equal(t, "true", b.eval(t, `(() => { const badge = document.querySelector('[data-testid="url-row"][data-active="false"] [data-testid="url-status"]'); `+
+		`const hs = Array.from(document.querySelectorAll('[data-testid="url-row"]'), r => r.getBoundingClientRect().height); `+
+		`const wrap = document.querySelector('[data-testid="urls-table"]').parentElement; `+
+		`return String(badge.getBoundingClientRect().width < 80 && badge.getBoundingClientRect().height <= 22 && `+
+		`hs.length === 3 && Math.max(...hs) < 50 && wrap.scrollWidth <= wrap.clientWidth); })()`),
+		"revoked badge and URL table at 1280 px")
 	b.screenshot(t, "admin-page-urls.png")
 
 	// Signing key: set, then clear (confirming the dialog).
@@ -230,6 +289,7 @@ func TestAdminPageBrowser(t *testing.T) {
 	require.Empty(t, b.eval(t, `sessionStorage.getItem("cioloader.adminToken") || ""`))
 
 	b.requireCleanConsole(t)
+	b.requireNoFailedRequests(t)
 	t.Logf("browser session took %v (budget %v)", time.Since(b.started).Round(time.Millisecond), browserBudget)
 }
 
@@ -255,6 +315,8 @@ type browser struct {
 	mu      sync.Mutex
 	console []chromedp.ConsoleMessage
 	dialogs []string
+	fetched map[string]int64 // URL → HTTP status of every response
+	failed  []string         // requests that got no response
 }
 
 func testID(id string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf("[data-testid=%q]", id)) }
@@ -298,7 +360,7 @@ func startBrowser(t *testing.T, chromium string) *browser {
 	}
 	steps, cancelSteps := context.WithTimeout(ctx, stepsBudget)
 	t.Cleanup(cancelSteps)
-	b := &browser{root: ctx, steps: steps, started: started}
+	b := &browser{root: ctx, steps: steps, started: started, fetched: map[string]int64{}}
 
 	console := chromedp.Console(ctx)
 	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
@@ -324,6 +386,31 @@ func startBrowser(t *testing.T, chromium string) *browser {
 		}
 	}()
 
+	responses := chromedp.Events(ctx, network.ResponseReceived)
+	failures := chromedp.Events(ctx, network.LoadingFailed)
+	go func() {
+		for ev, err := range responses {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.fetched[ev.Response.URL] = ev.Response.Status
+			b.mu.Unlock()
+		}
+	}()
+	go func() {
+		for ev, err := range failures {
+			if err != nil {
+				return
+			}
+			if !ev.Canceled {
+				b.mu.Lock()
+				b.failed = append(b.failed, string(ev.Type)+": "+ev.ErrorText)
+				b.mu.Unlock()
+			}
+		}
+	}()
+
 	// Registered after the browser's cleanup, so it runs first.
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -339,6 +426,20 @@ func (b *browser) do(t *testing.T, step string, actions ...chromedp.Action[chrom
 	if err := chromedp.Do(b.steps, actions...); err != nil {
 		t.Fatalf("%s: %v", step, err)
 	}
+}
+
+// evalAsync is eval of an expression that gives a promise, awaited.
+func (b *browser) evalAsync(t *testing.T, js string) string {
+	t.Helper()
+	s, err := chromedp.Run(b.steps, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+	require.NoError(t, err, js)
+	return s
+}
+
+// waitFocus waits until the element with this data-testid has the focus.
+func (b *browser) waitFocus(t *testing.T, id string) {
+	t.Helper()
+	b.waitJS(t, "focus on "+id, fmt.Sprintf(`(document.activeElement || {}).dataset && document.activeElement.dataset.testid === %q`, id))
 }
 
 func (b *browser) eval(t *testing.T, js string) string {
@@ -444,6 +545,26 @@ func (b *browser) requireCleanConsole(t *testing.T) {
 			t.Errorf("browser console: %s", m.String())
 		}
 	}
+}
+
+// requireNoFailedRequests fails on a request the page made that got no
+// answer or an error status, other than the admin API's own answers (the
+// wrong-token 401, the duplicate's 409), which the page shows.
+func (b *browser) requireNoFailedRequests(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	require.Empty(t, b.failed, "requests without an answer")
+	for u, status := range b.fetched {
+		if status >= 400 && !strings.Contains(u, "/v1/") {
+			t.Errorf("%s: HTTP %d", u, status)
+		}
+	}
+	icon := false
+	for u, status := range b.fetched {
+		icon = icon || strings.HasSuffix(u, "/admin/favicon.svg") && status == http.StatusOK
+	}
+	require.True(t, icon, "the favicon was fetched: %v", b.fetched)
 }
 
 func (b *browser) logConsole(t *testing.T) {

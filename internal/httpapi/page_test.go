@@ -41,6 +41,7 @@ func TestAdminPageAssets(t *testing.T) {
 		{"/admin/", "text/html; charset=utf-8", `<script src="/admin/app.js"`},
 		{"/admin/app.js", "text/javascript; charset=utf-8", "textContent"},
 		{"/admin/app.css", "text/css; charset=utf-8", ".new-url"},
+		{"/admin/favicon.svg", "image/svg+xml", "<svg"},
 	} {
 		resp, body := get(tc.path)
 		require.Equal(t, http.StatusOK, resp.StatusCode, tc.path)
@@ -61,6 +62,7 @@ func TestAdminPageAssets(t *testing.T) {
 	require.NotRegexp(t, `<script>|<style|style="|\son[a-z]+=`, html)
 	require.NotContains(t, html, "http://")
 	require.NotContains(t, html, "https://")
+	require.Contains(t, html, `<link rel="icon" href="/admin/favicon.svg" type="image/svg+xml">`)
 
 	// The JS never turns API text into HTML.
 	_, js := get("/admin/app.js")

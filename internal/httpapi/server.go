@@ -106,6 +106,7 @@ func (s *Server) routes() {
 	a.POST("/:id/erasures", s.createErasure)
 	a.GET("/:id/erasures", s.listErasures)
 	a.GET("/:id/rejections", s.listRejections)
+	a.GET("/:id/activity", s.integrationActivity)
 
 	s.adminPage()
 }

@@ -25,11 +25,14 @@ type Submitter interface {
 	Submit(ctx context.Context, r *Request) error
 }
 
-// Usage records what became of deliveries whose token resolved. Both calls
+// Usage records what became of deliveries whose token resolved. The calls
 // are cheap and in memory; the store writes them in the background.
 type Usage interface {
 	// MarkUsed records that a URL's delivery was committed (last_used_at).
 	MarkUsed(urlID int64)
+	// RecordActivity counts a committed delivery's events, received at at, by
+	// (object_type, metric).
+	RecordActivity(integrationID int64, at time.Time, counts map[domain.ActivityKey]int64)
 	// RecordRefusal counts a delivery refused as a whole.
 	RecordRefusal(integrationID int64, reason domain.RefusalReason, at time.Time)
 }
@@ -95,14 +98,16 @@ func (s *Service) Open(ctx context.Context, tok string) (domain.Target, error) {
 
 // Ingest verifies, decodes, prepares and commits d. A nil error means every
 // accepted event is committed, and only then is the URL marked used; an
-// error is counted as the integration's refusal (see Refused).
+// error is counted as the integration's refusal (see Refused), and a commit as
+// its activity.
 func (s *Service) Ingest(ctx context.Context, d Delivery) (Result, error) {
-	res, err := s.ingest(ctx, d)
+	res, req, err := s.ingest(ctx, d)
 	if err != nil {
 		s.Refused(d.Target, err)
 		return Result{}, err
 	}
 	s.usage.MarkUsed(d.Target.URLID)
+	s.usage.RecordActivity(d.Target.IntegrationID, d.ReceivedAt, activity(req))
 	return res, nil
 }
 
@@ -129,33 +134,33 @@ func refusalReason(err error) domain.RefusalReason {
 	return domain.RefusedUnavailable
 }
 
-func (s *Service) ingest(ctx context.Context, d Delivery) (Result, error) {
+func (s *Service) ingest(ctx context.Context, d Delivery) (Result, *Request, error) {
 	if d.Target.SigningKey != nil {
 		if err := s.verify(d); err != nil {
-			return Result{}, err
+			return Result{}, nil, err
 		}
 	}
 	batch, err := webhook.Decode(d.Body, s.cfg.MaxEvents)
 	var inv *webhook.InvalidError
 	if errors.As(err, &inv) && inv.TooManyEvents {
-		return Result{}, domain.Errorf(domain.ErrTooManyEvents, "%s", inv.Msg)
+		return Result{}, nil, domain.Errorf(domain.ErrTooManyEvents, "%s", inv.Msg)
 	}
 	if errors.As(err, &inv) {
-		return Result{}, domain.Errorf(domain.ErrInvalid, "%s", inv.Msg)
+		return Result{}, nil, domain.Errorf(domain.ErrInvalid, "%s", inv.Msg)
 	}
 	if err != nil {
-		return Result{}, err
+		return Result{}, nil, err
 	}
 	if d.Admit != nil {
 		if err := d.Admit(len(batch.Events) + len(batch.Rejected)); err != nil {
-			return Result{}, err
+			return Result{}, nil, err
 		}
 	}
 	req := Prepare(d.Target.Schema, d.ReceivedAt, batch, s.seq, s.cfg.Limits)
 	if err := s.submit.Submit(ctx, req); err != nil {
-		return Result{}, err
+		return Result{}, nil, err
 	}
-	return Result{Accepted: len(batch.Events), Rejected: len(batch.Rejected)}, nil
+	return Result{Accepted: len(batch.Events), Rejected: len(batch.Rejected)}, req, nil
 }
 
 // verify checks the Customer.io signature on the untouched body bytes.

@@ -27,11 +27,22 @@ func (f *fakeTargets) FindTarget(_ context.Context, hash []byte) (domain.Target,
 }
 
 type fakeUsage struct {
-	used    []int64
-	refused []domain.RefusalReason
+	used     []int64
+	refused  []domain.RefusalReason
+	activity []activityCall
+}
+
+type activityCall struct {
+	integration int64
+	at          time.Time
+	counts      map[domain.ActivityKey]int64
 }
 
 func (f *fakeUsage) MarkUsed(urlID int64) { f.used = append(f.used, urlID) }
+
+func (f *fakeUsage) RecordActivity(id int64, at time.Time, counts map[domain.ActivityKey]int64) {
+	f.activity = append(f.activity, activityCall{id, at, counts})
+}
 
 func (f *fakeUsage) RecordRefusal(_ int64, r domain.RefusalReason, _ time.Time) {
 	f.refused = append(f.refused, r)
@@ -135,4 +146,28 @@ func TestServiceRefusalReasons(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []int64{1}, u.used)
 	require.Len(t, u.refused, 1)
+}
+
+// Ensure a committed delivery's events are counted by (object_type, metric),
+// legacy event_type bodies split, events without them under "", rejected
+// objects not at all; a refused delivery counts no activity.
+func TestServiceRecordsActivity(t *testing.T) {
+	t.Parallel()
+	s, tg, _, u := newTestServiceUsage()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	body := `[{"event_id":"1","object_type":"email","metric":"opened"},{"event_id":"2","object_type":"email","metric":"opened"},
+		{"event_id":"3","event_type":"in_app_clicked"},{"event_id":"4","object_type":7,"metric":"sent"},
+		{"event_id":"5","object_type":"push","metric":"` + strings.Repeat("x", 100) + `"},{"no_id":true}]`
+	_, err := s.Ingest(context.Background(), Delivery{Target: tg.target, ReceivedAt: at, Body: []byte(body)})
+	require.NoError(t, err)
+	require.Equal(t, []activityCall{{2, at, map[domain.ActivityKey]int64{
+		{ObjectType: "email", Metric: "opened"}:                                       2,
+		{ObjectType: "in_app", Metric: "clicked"}:                                     1,
+		{ObjectType: "", Metric: "sent"}:                                              1,
+		{ObjectType: "push", Metric: strings.Repeat("x", domain.MaxActivityKeyBytes)}: 1,
+	}}}, u.activity)
+
+	_, err = s.Ingest(context.Background(), Delivery{Target: tg.target, ReceivedAt: at, Body: []byte(`{`)})
+	require.Error(t, err)
+	require.Len(t, u.activity, 1, "a refused delivery is no activity")
 }

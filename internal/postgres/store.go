@@ -47,7 +47,8 @@ func (c Config) validate() error {
 //   - registry: integrations and their webhook URLs;
 //   - replayer: CountEvents and Replay;
 //   - eraser: Erase and ListErasures;
-//   - refusals: refused deliveries by reason, and _sdc_rejected rows.
+//   - refusals: refused deliveries by reason, and _sdc_rejected rows;
+//   - activity: events received per hour, object_type and metric.
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
@@ -58,14 +59,16 @@ type Store struct {
 	*replayer
 	*eraser
 	*refusals
+	*activity
 }
 
 // Run keeps the caches honest and flushes what is counted in memory
-// (last_used_at, refused deliveries) until ctx ends.
+// (last_used_at, refused deliveries, activity) until ctx ends.
 func (s *Store) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.tokens.Run(ctx) })
 	wg.Go(func() { s.refusals.run(ctx) })
+	wg.Go(func() { s.activity.run(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -110,6 +113,7 @@ func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metric
 		replayer: &replayer{pool: pool},
 		eraser:   &eraser{pool: pool, m: m},
 		refusals: newRefusals(pool, log),
+		activity: newActivity(pool, log, now),
 	}
 }
 

@@ -129,6 +129,10 @@ func metricLabel(metric string) string {
 	return strings.ToUpper(metric[:1]) + metric[1:]
 }
 
+// EventName names an (object_type, metric) pair as Transform names the event
+// that carries it (see eventName); "" for either gives UnknownEvent.
+func EventName(objectType, metric string) string { return eventName(objectType, metric) }
+
 // eventName names the pair: upstream's name when eventNames has one, else the
 // pattern name of a pair in Customer.io's spec, else UnknownEvent. Both must be
 // strings: a non-string object_type, on which the transformer fails, gives

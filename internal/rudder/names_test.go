@@ -216,3 +216,22 @@ func TestLegacyEventTypeNamed(t *testing.T) {
 		require.Equal(t, UnknownEvent, e.Name(), "%v", bad)
 	}
 }
+
+// Ensure EventName names a pair as Transform names its event (the activity
+// counters are named with it).
+func TestEventNameOfPair(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ ot, metric, want string }{
+		{"email", "opened", "Email Opened"},
+		{"EMAIL", "clicked", "Email Link Clicked"},
+		{"in_app", "clicked", "In-App Message Link Clicked"},
+		{"email", "", UnknownEvent},
+		{"", "", UnknownEvent},
+	} {
+		require.Equal(t, tc.want, EventName(tc.ot, tc.metric), tc)
+		if tc.ot != "" { // "" is how the counters keep a missing object_type
+			ev := Transform(map[string]any{"object_type": tc.ot, "metric": tc.metric}, Options{})
+			require.Equal(t, ev.Name(), EventName(tc.ot, tc.metric), tc)
+		}
+	}
+}

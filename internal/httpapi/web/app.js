@@ -47,6 +47,24 @@
     return d.toLocaleString(undefined, { timeZoneName: "short" });
   }
 
+  // fmtAgo is a time relative to now ("5 min ago"), for places with little
+  // room; put fmtTime's absolute time, with its zone, in its title.
+  function fmtAgo(s) {
+    if (!s) return "never";
+    var ms = Date.now() - new Date(s).getTime();
+    if (isNaN(ms)) return String(s);
+    var min = Math.floor(ms / 60000);
+    if (min < 1) return "just now";
+    if (min < 60) return min + " min ago";
+    if (min < 48 * 60) return Math.floor(min / 60) + " h ago";
+    return Math.floor(min / (24 * 60)) + " days ago";
+  }
+
+  // plural is "1 event", "2 events".
+  function plural(n, noun) {
+    return fmtCount(n) + " " + noun + (n === 1 ? "" : "s");
+  }
+
   function fmtCount(n) {
     if (typeof n !== "number") return "–";
     return n.toLocaleString();
@@ -179,6 +197,7 @@
         showApp();
         renderList(list);
         restoreSelection();
+        focusFirstStep(list);
       },
       function (err) {
         if (err.status === 401) return; // signOut already said "wrong token"
@@ -186,6 +205,15 @@
         say($("signin-error"), err.message);
       }
     );
+  }
+
+  // focusFirstStep moves the focus, once signed in, to what to do next: the
+  // open integration, else the first one, else the name of a new one.
+  function focusFirstStep(list) {
+    var rows = $("integrations").querySelectorAll("li.integration");
+    var sel = $("integrations").querySelector("li.is-selected") || rows[0];
+    if (sel && list && list.length) sel.querySelector("button").focus();
+    else $("create-name").focus();
   }
 
   // ---- integrations list ---------------------------------------------------
@@ -226,6 +254,17 @@
       meta.appendChild(el("span", null, "#" + it.id + " · "));
       meta.appendChild(el("code", { "data-testid": "integration-schema" }, it.schema));
       btn.appendChild(meta);
+      var act = el("span", { class: "integration-meta" });
+      act.appendChild(el("span", { "data-testid": "integration-events", "data-count": String(it.events_24h || 0) }, plural(it.events_24h || 0, "event") + " in 24 h"));
+      act.appendChild(el("span", null, " · "));
+      act.appendChild(
+        el(
+          "span",
+          { "data-testid": "integration-last-received", title: it.last_received_at ? "last received " + fmtTime(it.last_received_at) : "" },
+          it.last_received_at ? "last " + fmtAgo(it.last_received_at) : "nothing received yet"
+        )
+      );
+      btn.appendChild(act);
       btn.addEventListener("click", function () {
         select(it.id);
       });
@@ -250,9 +289,14 @@
     api("POST", "/v1/integrations", { name: name })
       .then(function (it) {
         $("create-name").value = "";
-        return loadList().then(function () {
-          select(it.id);
-        });
+        return loadList()
+          .then(function () {
+            return select(it.id);
+          })
+          .then(function () {
+            // The next step for a new integration: a URL for Customer.io.
+            if (state.selectedId === it.id && !$("generate-url").disabled) $("generate-url").focus();
+          });
       }, report($("create-error")))
       .then(function () {
         btn.disabled = false;
@@ -298,6 +342,7 @@
           renderDetail(d);
           loadErasures(id, seq);
           loadRejections(id, seq);
+          loadActivity(id, seq);
         },
         function (err) {
           if (seq !== state.detailSeq) return;
@@ -325,7 +370,8 @@
     $("detail-id").textContent = String(d.id);
     $("detail-created").textContent = fmtTime(d.created_at);
     var st = $("detail-status");
-    st.textContent = deleted ? "deleted " + fmtTime(d.disabled_at) : "active";
+    st.textContent = deleted ? "deleted" : "active";
+    st.title = deleted ? "deleted " + fmtTime(d.disabled_at) : "";
     st.className = "badge " + (deleted ? "badge-off" : "badge-on");
 
     var s = d.stats || {};
@@ -458,6 +504,139 @@
     });
   }
 
+  // ---- activity --------------------------------------------------------------
+
+  var SVG_NS = "http://www.w3.org/2000/svg";
+  var SERIES = 6; // colours .series-0 … .series-5; more object types share .series-other
+
+  function svgEl(tag, attrs, text) {
+    var e = document.createElementNS(SVG_NS, tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      e.setAttribute(k, attrs[k]);
+    });
+    if (text !== undefined) e.textContent = String(text);
+    return e;
+  }
+
+  function typeLabel(t) {
+    return t === "" ? "(no object_type)" : t;
+  }
+
+  function fmtHour(s) {
+    return new Date(s).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
+  }
+
+  // loadActivity shows the events of the last 24 hours (read-only).
+  function loadActivity(id, seq) {
+    api("GET", "/v1/integrations/" + encodeURIComponent(id) + "/activity?hours=24").then(function (a) {
+      if (seq !== state.detailSeq) return;
+      say($("activity-error"), "");
+      renderActivity(a);
+    }, report($("activity-error")));
+  }
+
+  function renderActivity(a) {
+    var types = (a.object_types || []).map(function (t) {
+      return t.object_type;
+    });
+    var seriesOf = {};
+    types.forEach(function (t, i) {
+      seriesOf[t] = i < SERIES ? "series-" + i : "series-other";
+    });
+    $("activity-total").textContent = fmtCount(a.total);
+    $("activity-from").textContent = a.buckets && a.buckets.length ? fmtHour(a.buckets[0].hour) : "";
+    renderChart(a, types, seriesOf);
+    renderLegend(a, seriesOf);
+    renderActivityEvents(a.events || []);
+  }
+
+  // renderChart draws one stacked bar per hour, in plain SVG. The SVG is an
+  // image whose title and description say what it shows; each bar's title
+  // gives its hour's counts on hover.
+  function renderChart(a, types, seriesOf) {
+    var buckets = a.buckets || [];
+    var max = 0;
+    buckets.forEach(function (b) {
+      max = Math.max(max, b.count);
+    });
+    $("activity-max").textContent = fmtCount(max);
+    var W = 10, H = 100, GAP = 2; // per bar, in viewBox units (stretched to the box)
+    var svg = svgEl("svg", {
+      viewBox: "0 0 " + buckets.length * W + " " + H,
+      preserveAspectRatio: "none",
+      role: "img",
+      "aria-labelledby": "activity-chart-title activity-chart-desc",
+      "data-testid": "activity-svg",
+    });
+    var busiest = buckets.reduce(function (m, b) {
+      return !m || b.count > m.count ? b : m;
+    }, null);
+    svg.appendChild(
+      svgEl("title", { id: "activity-chart-title" }, "Events received per hour, last " + buckets.length + " hours: " + fmtCount(a.total) + " in all")
+    );
+    var parts = (a.object_types || []).map(function (t) {
+      return typeLabel(t.object_type) + " " + fmtCount(t.count);
+    });
+    svg.appendChild(
+      svgEl(
+        "desc",
+        { id: "activity-chart-desc" },
+        a.total
+          ? "By object type: " + parts.join(", ") + ". Busiest hour: " + fmtHour(busiest.hour) + ", " + plural(busiest.count, "event") + "."
+          : "No events in this period."
+      )
+    );
+    svg.appendChild(svgEl("line", { class: "chart-base", x1: 0, y1: H - 0.5, x2: buckets.length * W, y2: H - 0.5 }));
+    buckets.forEach(function (b, i) {
+      var g = svgEl("g", { class: "bar", "data-testid": "activity-bar", "data-count": String(b.count), "data-hour": b.hour });
+      var by = b.by_object_type || {};
+      var tip = types
+        .filter(function (t) {
+          return by[t];
+        })
+        .map(function (t) {
+          return typeLabel(t) + " " + fmtCount(by[t]);
+        });
+      g.appendChild(svgEl("title", null, fmtHour(b.hour) + ": " + plural(b.count, "event") + (tip.length ? " (" + tip.join(", ") + ")" : "")));
+      g.appendChild(svgEl("rect", { class: "bar-hit", x: i * W, y: 0, width: W, height: H }));
+      var y = H;
+      types.forEach(function (t) {
+        if (!by[t]) return;
+        var h = Math.max((by[t] / max) * (H - 4), 1);
+        y -= h;
+        g.appendChild(svgEl("rect", { class: seriesOf[t], x: i * W + GAP / 2, y: y, width: W - GAP, height: h, "data-type": t }));
+      });
+      svg.appendChild(g);
+    });
+    var box = $("activity-chart");
+    box.textContent = "";
+    box.appendChild(svg);
+  }
+
+  function renderLegend(a, seriesOf) {
+    var ul = $("activity-legend");
+    ul.textContent = "";
+    (a.object_types || []).forEach(function (t) {
+      var li = el("li", { "data-testid": "legend-item", "data-type": t.object_type });
+      li.appendChild(el("span", { class: "swatch " + seriesOf[t.object_type], "aria-hidden": "true" }));
+      li.appendChild(el("span", null, typeLabel(t.object_type) + " " + fmtCount(t.count)));
+      ul.appendChild(li);
+    });
+  }
+
+  function renderActivityEvents(list) {
+    var tb = $("activity-events");
+    tb.textContent = "";
+    show($("activity-empty"), list.length === 0);
+    list.forEach(function (e) {
+      var tr = el("tr", { "data-testid": "activity-event-row" });
+      tr.appendChild(el("td", { "data-testid": "activity-event-name" }, e.event));
+      tr.appendChild(el("td", { class: "num", "data-testid": "activity-event-count" }, fmtCount(e.count)));
+      tr.appendChild(el("td", { class: "nowrap", title: fmtTime(e.last_at) }, fmtAgo(e.last_at)));
+      tb.appendChild(tr);
+    });
+  }
+
   function renderURLs(urls, deleted) {
     // The one-time box goes away once its URL no longer works.
     if (state.newURLId !== null) {
@@ -484,11 +663,13 @@
       tr.appendChild(el("td", { title: u.created_at || "" }, fmtTime(u.created_at)));
       tr.appendChild(el("td", { title: u.last_used_at || "", "data-testid": "url-last-used" }, fmtTime(u.last_used_at)));
       var status = el("td");
+      // A short badge: the revocation time is in its title, so the table
+      // keeps one line per URL.
       status.appendChild(
         el(
           "span",
-          { class: "badge " + (active ? "badge-on" : "badge-off"), "data-testid": "url-status", title: u.revoked_at || "" },
-          active ? "active" : "revoked " + fmtTime(u.revoked_at)
+          { class: "badge " + (active ? "badge-on" : "badge-off"), "data-testid": "url-status", title: active ? "" : "revoked " + fmtTime(u.revoked_at) },
+          active ? "active" : "revoked"
         )
       );
       tr.appendChild(status);
@@ -545,8 +726,7 @@
     say($("copy-status"), "");
     show($("copy-status"), true);
     show($("new-url-box"), true);
-    $("new-url-value").focus();
-    $("new-url-value").select();
+    $("copy-url").focus(); // the next thing to do
   }
 
   function clearNewURL() {
@@ -644,6 +824,7 @@
     });
     $("reload-list").addEventListener("click", loadList);
     $("refresh").addEventListener("click", function () {
+      loadList();
       loadDetail();
     });
     $("generate-url").addEventListener("click", onGenerate);
@@ -662,6 +843,7 @@
         showApp();
         renderList(list);
         restoreSelection();
+        focusFirstStep(list);
       },
       function (err) {
         if (err.status === 401) return;
