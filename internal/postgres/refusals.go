@@ -1,9 +1,13 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,14 +78,21 @@ func (s *refusals) flush(ctx context.Context) {
 	var ids, counts []int64
 	var reasons []string
 	var ats []time.Time
-	for k, r := range p {
+	// Rows are locked in key order, as every replica flushes them, so two
+	// replicas flushing the same counters queue instead of deadlocking.
+	keys := slices.SortedFunc(maps.Keys(p), func(a, b refusalKey) int {
+		return cmp.Or(cmp.Compare(a.integration, b.integration), strings.Compare(string(a.reason), string(b.reason)))
+	})
+	for _, k := range keys {
+		r := p[k]
 		ids, reasons = append(ids, k.integration), append(reasons, string(k.reason))
 		counts, ats = append(counts, r.Count), append(ats, r.LastAt)
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO cioloader.refusals AS r (integration_id, reason, count, last_at)
 		SELECT x.id, x.reason, x.n, x.at
-		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::timestamptz[]) AS x(id, reason, n, at)
+		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::timestamptz[]) WITH ORDINALITY AS x(id, reason, n, at, ord)
 		JOIN cioloader.integrations i ON i.id = x.id
+		ORDER BY x.ord
 		ON CONFLICT (integration_id, reason) DO UPDATE
 		SET count = r.count + EXCLUDED.count, last_at = greatest(r.last_at, EXCLUDED.last_at)`,
 		ids, reasons, counts, ats)
