@@ -49,7 +49,7 @@ func New(ctx context.Context, cfg *config.Config, dbURL string, log *slog.Logger
 		return nil, err
 	}
 	batcher, err := ingest.NewBatcher(store, ingest.BatcherConfig{
-		Workers: cfg.BatchWorkers, MaxEvents: cfg.BatchMaxEvents, QueueLen: cfg.QueueLen, Deadline: cfg.CommitDeadline,
+		Workers: cfg.BatchWorkers, Stall: cfg.BatchStall, GrowTo: cfg.BatchGrowTo, Linger: cfg.BatchLinger, MaxEvents: cfg.BatchMaxEvents, QueueLen: cfg.QueueLen, Deadline: cfg.CommitDeadline,
 	}, log, m)
 	if err != nil {
 		store.Close()

@@ -32,7 +32,10 @@ type Config struct {
 	IntegrationPct int64         `env:"CIOLOADER_INTEGRATION_SHARE" flag:"integration-share" default:"75" desc:"percent of CIOLOADER_MAX_INFLIGHT_BYTES one integration may hold, so others always have the rest"`
 	BodyTimeout    time.Duration `env:"CIOLOADER_BODY_TIMEOUT" flag:"body-timeout" default:"5s" desc:"time to receive a request body once its headers are in (503 or a closed connection past it)"`
 	CommitDeadline time.Duration `env:"CIOLOADER_COMMIT_DEADLINE" flag:"commit-deadline" default:"3s" desc:"time a request may wait for its commit before it gets 503"`
-	BatchWorkers   int           `env:"CIOLOADER_BATCH_WORKERS" flag:"batch-workers" default:"2" desc:"concurrent group-commit transactions (fewer in flight: larger batches)"`
+	BatchWorkers   int           `env:"CIOLOADER_BATCH_WORKERS" flag:"batch-workers" default:"2" desc:"group-commit transactions in flight at most; beyond the first, only while the one in flight is slow (see CIOLOADER_BATCH_STALL)"`
+	BatchGrowTo    int           `env:"CIOLOADER_BATCH_GROW_TO" flag:"batch-grow-to" default:"32" desc:"under load, a group commit with fewer events waits (up to CIOLOADER_BATCH_LINGER) for more; 0 = never wait"`
+	BatchLinger    time.Duration `env:"CIOLOADER_BATCH_LINGER" flag:"batch-linger" default:"2ms" desc:"longest wait for a group commit to grow to CIOLOADER_BATCH_GROW_TO events (only when the previous batch held more than one request, so a lone request never waits)"`
+	BatchStall     time.Duration `env:"CIOLOADER_BATCH_STALL" flag:"batch-stall" default:"50ms" desc:"a group commit waits this long for the one in flight to end (taking every request that queued meanwhile) before it starts alongside it"`
 	BatchMaxEvents int           `env:"CIOLOADER_BATCH_MAX_EVENTS" flag:"batch-max-events" default:"500" desc:"most events in one group-commit transaction"`
 	QueueLen       int           `env:"CIOLOADER_QUEUE_LEN" flag:"queue-len" default:"10000" desc:"requests waiting for a writer before new ones get 503"`
 	DBMaxConns     int           `env:"CIOLOADER_DB_MAX_CONNS" flag:"db-max-conns" default:"16" desc:"Postgres connection pool size"`
@@ -155,6 +158,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("CIOLOADER_COMMIT_DEADLINE must be between 0 and 30s (Customer.io waits 4s)")
 	case c.AdminToken != "" && utf8.RuneCountInString(c.AdminToken) < minAdminToken:
 		return fmt.Errorf("CIOLOADER_ADMIN_TOKEN must be at least %d characters (it has %d): generate one with `openssl rand -hex 32`", minAdminToken, utf8.RuneCountInString(c.AdminToken))
+	case c.BatchGrowTo < 0 || c.BatchLinger < 0 || c.BatchLinger >= c.CommitDeadline:
+		return fmt.Errorf("CIOLOADER_BATCH_GROW_TO and CIOLOADER_BATCH_LINGER must not be negative, and the linger must be shorter than CIOLOADER_COMMIT_DEADLINE")
+	case c.BatchStall <= 0 || c.BatchStall >= c.CommitDeadline:
+		return fmt.Errorf("CIOLOADER_BATCH_STALL must be positive and shorter than CIOLOADER_COMMIT_DEADLINE")
 	case c.TokenCacheTTL <= 0:
 		return fmt.Errorf("CIOLOADER_TOKEN_CACHE_TTL must be positive")
 	case c.TombstoneTTL <= 0:

@@ -156,7 +156,7 @@ func TestUnreachableDatabaseNamesNothing(t *testing.T) {
 	store, err := postgres.Open(context.Background(), dbURL, app.StoreConfig(cfg), log, m)
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
-	batcher, err := ingest.NewBatcher(store, ingest.BatcherConfig{Workers: 1, MaxEvents: 100, QueueLen: 10, Deadline: 3 * time.Second}, log, m)
+	batcher, err := ingest.NewBatcher(store, ingest.BatcherConfig{Workers: 1, Stall: 50 * time.Millisecond, MaxEvents: 100, QueueLen: 10, Deadline: 3 * time.Second}, log, m)
 	require.NoError(t, err)
 	ing := ingest.NewService(ingest.ServiceConfig{MaxEvents: 100, SigWindow: app.SignatureWindow(cfg), Limits: app.FlattenLimits(cfg)},
 		store, batcher, store, m, nil)

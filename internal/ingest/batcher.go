@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cioloader/cioloader/internal/domain"
@@ -24,27 +25,39 @@ type Writer interface {
 // (CIOLOADER_BATCH_WORKERS, _BATCH_MAX_EVENTS, _QUEUE_LEN, _COMMIT_DEADLINE),
 // which holds the defaults; NewBatcher only checks them.
 type BatcherConfig struct {
-	Workers   int           // concurrent transactions
+	Workers   int           // transactions in flight at most
+	Stall     time.Duration // a further transaction starts only once the one in flight has run this long
+	GrowTo    int           // under load, a batch below this many events waits for more...
+	Linger    time.Duration // ...for at most this long
 	MaxEvents int           // events per transaction
 	QueueLen  int           // requests waiting before new ones get 503
 	Deadline  time.Duration // per request, from submit to commit
 }
 
 func (c BatcherConfig) validate() error {
-	if c.Workers <= 0 || c.MaxEvents <= 0 || c.QueueLen <= 0 || c.Deadline <= 0 {
-		return fmt.Errorf("batcher: workers, max events, queue length and deadline must all be positive (got %+v)", c)
+	if c.Workers <= 0 || c.MaxEvents <= 0 || c.QueueLen <= 0 || c.Deadline <= 0 || c.Stall <= 0 || c.GrowTo < 0 || c.Linger < 0 {
+		return fmt.Errorf("batcher: workers, stall, max events, queue length and deadline must all be positive (got %+v)", c)
 	}
 	return nil
 }
 
-// Batcher is the group commit. Each worker blocks for one request, then takes
-// whatever else is already queued (never waiting for more), so a lone request
-// commits at once and a busy queue fills transactions by itself.
+// Batcher is the group commit. One worker at a time holds the turn: it blocks
+// for one request, takes whatever else is already queued (never waiting for
+// more) and commits. One transaction is in flight while commits are quick, so
+// requests arriving meanwhile queue up and all go into the next one: batches
+// grow with load, and a lone request still commits at once. Once a commit has
+// run for Stall (a schema change, an erasure's lock wait, a 500-event array),
+// another worker starts one alongside it, so a slow transaction does not hold
+// every other commit: up to Workers transactions are then in flight.
 type Batcher struct {
 	cfg BatcherConfig
 	w   Writer
 	log *slog.Logger
 	m   *metrics.Metrics
+
+	turn      chan struct{} // holds the token when no worker has the turn
+	busySince atomic.Int64  // when the turn holder's commit started (Unix ns); 0 while it waits for work
+	busy      atomic.Bool   // the last batch held more than one request: collect may linger
 
 	mu     sync.RWMutex
 	closed bool
@@ -64,7 +77,9 @@ func NewBatcher(w Writer, cfg BatcherConfig, log *slog.Logger, m *metrics.Metric
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Batcher{cfg: cfg, w: w, log: log, m: m, queue: make(chan *job, cfg.QueueLen)}, nil
+	b := &Batcher{cfg: cfg, w: w, log: log, m: m, queue: make(chan *job, cfg.QueueLen), turn: make(chan struct{}, 1)}
+	b.turn <- struct{}{}
+	return b, nil
 }
 
 // errShuttingDown and errQueueFull are transient: the client should retry.
@@ -125,18 +140,69 @@ func (b *Batcher) Run(ctx context.Context) error {
 }
 
 func (b *Batcher) work() {
-	for first := range b.queue {
-		batch := b.collect(first)
+	stall, linger := time.NewTimer(b.cfg.Stall), time.NewTimer(b.cfg.Linger)
+	defer stall.Stop()
+	defer linger.Stop()
+	for {
+		held := b.waitTurn(stall)
+		first, ok := <-b.queue
+		if !ok {
+			if held {
+				b.turn <- struct{}{}
+			}
+			return
+		}
+		if held {
+			b.busySince.Store(time.Now().UnixNano())
+		}
+		batch := b.collect(first, linger)
 		b.gaugeQueue()
 		if len(batch) > 0 {
 			b.write(batch)
+		}
+		if held {
+			b.busySince.Store(0)
+			b.turn <- struct{}{}
+		}
+	}
+}
+
+// waitTurn waits for the turn: the one worker that may read the queue and
+// commit. The holder reads the queue while idle, so a lone request commits at
+// once, and requests that arrive while it commits wait for its next batch.
+// When the holder's commit has run for Stall, waitTurn gives up and reports
+// false: the caller then commits alongside it, without the turn.
+func (b *Batcher) waitTurn(stall *time.Timer) bool {
+	for {
+		select {
+		case <-b.turn:
+			return true
+		default:
+		}
+		wait := b.cfg.Stall
+		if since := b.busySince.Load(); since != 0 {
+			wait -= time.Since(time.Unix(0, since))
+			if wait <= 0 {
+				return false
+			}
+		}
+		stall.Reset(wait)
+		select {
+		case <-b.turn:
+			stall.Stop() // Go 1.23 timers: no stale value is left to drain
+			return true
+		case <-stall.C:
 		}
 	}
 }
 
 // collect returns first plus whatever is queued now, up to MaxEvents, leaving
 // out requests whose deadline has already passed (their clients got 503).
-func (b *Batcher) collect(first *job) []*job {
+// Under load (the previous batch held more than one request) a batch below
+// GrowTo events also waits up to Linger for more to arrive: Postgres's cost
+// per transaction is then shared by more events. An idle server's lone
+// request never waits.
+func (b *Batcher) collect(first *job, linger *time.Timer) []*job {
 	now := time.Now()
 	batch := make([]*job, 0, 16)
 	events := 0
@@ -149,6 +215,7 @@ func (b *Batcher) collect(first *job) []*job {
 		events += len(j.req.Events) + len(j.req.Rejected)
 	}
 	add(first)
+	waiting := false
 	for events < b.cfg.MaxEvents {
 		select {
 		case j, ok := <-b.queue:
@@ -156,10 +223,31 @@ func (b *Batcher) collect(first *job) []*job {
 				return batch
 			}
 			add(j)
+			continue
 		default:
-			return batch
 		}
+		if events >= b.cfg.GrowTo || !b.busy.Load() {
+			break
+		}
+		if !waiting {
+			waiting = true
+			linger.Reset(b.cfg.Linger)
+		}
+		select {
+		case j, ok := <-b.queue:
+			if !ok {
+				return batch
+			}
+			add(j)
+			continue
+		case <-linger.C:
+		}
+		break
 	}
+	if waiting {
+		linger.Stop()
+	}
+	b.busy.Store(len(batch) > 1)
 	return batch
 }
 

@@ -70,7 +70,7 @@ func (w *recordingWriter) sizes() []int {
 
 // testConfig is a valid BatcherConfig with one worker, changed by set.
 func testConfig(set func(*BatcherConfig)) BatcherConfig {
-	c := BatcherConfig{Workers: 1, MaxEvents: 500, QueueLen: 100, Deadline: 3 * time.Second}
+	c := BatcherConfig{Workers: 1, Stall: 50 * time.Millisecond, MaxEvents: 500, QueueLen: 100, Deadline: 3 * time.Second}
 	if set != nil {
 		set(&c)
 	}
@@ -130,6 +130,84 @@ func TestBatcherGroupsQueuedRequests(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, []int{1, 10}, w.sizes())
+}
+
+// Ensure that with two workers only one transaction is in flight while it is
+// quick: the second worker waits for its turn, so everything that queued
+// meanwhile shares the next transaction instead of a small one starting early.
+func TestBatcherOneTransactionInFlightWhileQuick(t *testing.T) {
+	t.Parallel()
+	w := newGatedWriter()
+	b := startBatcher(t, w, testConfig(func(c *BatcherConfig) { c.Workers, c.Stall = 2, time.Minute }))
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = b.Submit(context.Background(), req(1)) })
+	w.waitEntered(t)
+	for range 10 {
+		wg.Go(func() { _ = b.Submit(context.Background(), req(1)) })
+	}
+	// The second worker waits for the turn; all ten stay queued.
+	require.Eventually(t, func() bool { return len(b.queue) == 10 }, time.Second, time.Millisecond)
+	select {
+	case <-w.entered:
+		t.Fatal("a second transaction started while the first was in flight and not slow")
+	case <-time.After(100 * time.Millisecond):
+	}
+	w.gate <- struct{}{} // first write
+	w.waitEntered(t)
+	w.gate <- struct{}{} // second write: all ten together
+	wg.Wait()
+	require.Equal(t, []int{1, 10}, w.sizes())
+}
+
+// Ensure a slow transaction does not hold every other commit: once it has
+// run Stall, a second one starts alongside it.
+func TestBatcherSecondTransactionWhenOneIsSlow(t *testing.T) {
+	t.Parallel()
+	w := newGatedWriter()
+	b := startBatcher(t, w, testConfig(func(c *BatcherConfig) { c.Workers, c.Stall = 2, 20*time.Millisecond }))
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = b.Submit(context.Background(), req(1)) })
+	w.waitEntered(t)
+	wg.Go(func() { _ = b.Submit(context.Background(), req(2)) })
+	w.waitEntered(t) // started while the first is still in flight
+	w.gate <- struct{}{}
+	w.gate <- struct{}{}
+	wg.Wait()
+	require.ElementsMatch(t, []int{1, 1}, w.sizes())
+}
+
+// Ensure batches grow with load: after a batch of several requests, the next
+// one waits (up to Linger) until it holds GrowTo events, while after a lone
+// request nothing waits.
+func TestBatcherGrowsBatchesUnderLoad(t *testing.T) {
+	t.Parallel()
+	w := &recordingWriter{gate: make(chan struct{}, 100), entered: make(chan struct{}, 100)}
+	b := startBatcher(t, w, testConfig(func(c *BatcherConfig) { c.GrowTo, c.Linger = 3, time.Minute }))
+	var wg sync.WaitGroup
+	submit := func() { wg.Go(func() { require.NoError(t, b.Submit(context.Background(), req(1))) }) }
+
+	submit() // A: alone, so it is written at once (the gate holds it there)
+	w.waitEntered(t)
+	submit() // B and C queue behind A
+	submit()
+	require.Eventually(t, func() bool { return len(b.queue) == 2 }, time.Second, time.Millisecond)
+	w.gate <- struct{}{} // A commits; B and C follow at once, as A was alone
+	w.waitEntered(t)
+	w.gate <- struct{}{}
+	require.Eventually(t, func() bool { return len(w.sizes()) == 2 }, time.Second, time.Millisecond)
+
+	submit() // D: the last batch held two requests, so D waits for company
+	select {
+	case <-w.entered:
+		t.Fatal("a batch below GrowTo was written at once under load")
+	case <-time.After(100 * time.Millisecond):
+	}
+	submit() // E and F bring it to GrowTo: written without waiting out the linger
+	submit()
+	w.waitEntered(t)
+	w.gate <- struct{}{}
+	wg.Wait()
+	require.Equal(t, []int{1, 2, 3}, w.sizes())
 }
 
 // Ensure a batch stops growing at MaxEvents.
