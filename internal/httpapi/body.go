@@ -40,6 +40,11 @@ func (s *Server) readBody(c echo.Context, integration int64) ([]byte, *budget.Le
 	}
 	c.Set(readingKey, true)
 	var buf bytes.Buffer
+	if n := c.Request().ContentLength; n > 0 {
+		// One allocation of the declared size (admit has checked it against the
+		// limit), plus the spare room ReadFrom wants before it sees EOF.
+		buf.Grow(int(n) + bytes.MinRead)
+	}
 	body := &chargingReader{r: c.Request().Body, charge: func(n int) error { return s.grow(lease, s.opt.MemoryFactor*int64(n)) }}
 	_, err := buf.ReadFrom(http.MaxBytesReader(nil, io.NopCloser(body), s.opt.MaxBodyBytes))
 	var mbe *http.MaxBytesError

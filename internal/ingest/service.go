@@ -156,11 +156,15 @@ func (s *Service) ingest(ctx context.Context, d Delivery) (Result, *Request, err
 			return Result{}, nil, err
 		}
 	}
+	res := Result{Accepted: len(batch.Events), Rejected: len(batch.Rejected)}
 	req := Prepare(d.Target.Schema, d.ReceivedAt, batch, s.seq, s.cfg.Limits)
+	// batch is not used past this point, so its decoded bodies (the largest
+	// part of a delivery in memory) can be collected while the request waits
+	// for its commit.
 	if err := s.submit.Submit(ctx, req); err != nil {
 		return Result{}, nil, err
 	}
-	return Result{Accepted: len(batch.Events), Rejected: len(batch.Rejected)}, req, nil
+	return res, req, nil
 }
 
 // verify checks the Customer.io signature on the untouched body bytes.
