@@ -75,23 +75,39 @@ func Decode(body []byte, maxEvents int) (Batch, error) {
 	return Batch{}, invalid("request body must be a JSON object or an array of objects")
 }
 
+// decodeArray decodes the elements one by one with a single decoder over
+// the body; each element's JSON is the slice of body it spans (no copy).
 func decodeArray(body []byte, maxEvents int) (Batch, error) {
-	var elems []json.RawMessage
-	if err := json.Unmarshal(body, &elems); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if _, err := dec.Token(); err != nil { // the '['
 		return Batch{}, invalid("request body is not valid JSON: %s", jsonProblem(err))
 	}
-	if len(elems) > maxEvents {
-		return Batch{}, &InvalidError{Msg: fmt.Sprintf("request body has %d events; at most %d are accepted per request", len(elems), maxEvents), TooManyEvents: true}
-	}
-	b := Batch{Events: make([]Event, 0, len(elems))}
-	for i, raw := range elems {
-		raw = bytes.TrimSpace(raw)
-		if len(raw) == 0 || raw[0] != '{' {
+	var b Batch
+	for i := 0; dec.More(); i++ {
+		if i == maxEvents {
+			return Batch{}, &InvalidError{Msg: fmt.Sprintf("request body has more than %d events; at most %d are accepted per request", maxEvents, maxEvents), TooManyEvents: true}
+		}
+		start := dec.InputOffset()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return Batch{}, invalid("request body is not valid JSON: %s", jsonProblem(err))
+		}
+		obj, ok := v.(map[string]any)
+		if !ok {
 			return Batch{}, invalid("array element %d is not a JSON object", i)
 		}
-		if err := b.add(raw); err != nil {
+		// The element starts after the separator and white space that precede it.
+		raw := bytes.TrimLeft(body[start:dec.InputOffset()], ", \t\r\n")
+		if err := b.file(raw, obj); err != nil {
 			return Batch{}, err
 		}
+	}
+	if _, err := dec.Token(); err != nil { // the ']'
+		return Batch{}, invalid("request body is not valid JSON: %s", jsonProblem(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Batch{}, invalid("request body is not valid JSON: unexpected data after the top-level value")
 	}
 	return b, nil
 }
@@ -107,6 +123,12 @@ func (b *Batch) add(raw []byte) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return invalid("request body is not valid JSON: unexpected data after the top-level value")
 	}
+	return b.file(raw, obj)
+}
+
+// file makes safe for Postgres and files a decoded object, raw being its JSON,
+// as an event or a rejection.
+func (b *Batch) file(raw []byte, obj map[string]any) error {
 	dirty := needsSanitising(raw)
 	if dirty {
 		var n int

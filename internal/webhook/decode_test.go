@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"strings"
@@ -117,8 +118,37 @@ func FuzzDecode(f *testing.F) {
 			require.NotEmpty(t, e.ID)
 			require.True(t, json.Valid(e.Raw))
 			require.NotContains(t, string(e.Raw), `\u0000`)
+			// Raw is exactly the object Body was decoded from (an array's
+			// elements are slices of the body).
+			dec := json.NewDecoder(bytes.NewReader(e.Raw))
+			dec.UseNumber()
+			var again map[string]any
+			require.NoError(t, dec.Decode(&again))
+			require.Equal(t, e.Body, again)
 		}
 	})
+}
+
+// Ensure each element of an array keeps exactly its own JSON, whatever white
+// space separates them, and that nothing may follow the array.
+func TestDecodeArrayElementsKeepTheirJSON(t *testing.T) {
+	t.Parallel()
+	b, err := Decode([]byte("[ {\"event_id\":\"a\",\"n\":1}\n,\r\n\t{\"event_id\":\"b\",\"x\":[1,{\"y\":\"]\"}]} ,{\"event_id\":\"c\"}]"), 10)
+	require.NoError(t, err)
+	require.Len(t, b.Events, 3)
+	require.Equal(t, `{"event_id":"a","n":1}`, string(b.Events[0].Raw))
+	require.Equal(t, `{"event_id":"b","x":[1,{"y":"]"}]}`, string(b.Events[1].Raw))
+	require.Equal(t, `{"event_id":"c"}`, string(b.Events[2].Raw))
+
+	for _, body := range []string{`[{"event_id":"a"}] {}`, `[{"event_id":"a"},]`, `[{"event_id":"a"}`, `[{"event_id":"a"} {"event_id":"b"}]`} {
+		_, err := Decode([]byte(body), 10)
+		var inv *InvalidError
+		require.ErrorAs(t, err, &inv, body)
+	}
+	_, err = Decode([]byte(`[{"event_id":"a"},{"event_id":"b"},{"event_id":"c"}]`), 2)
+	var inv *InvalidError
+	require.ErrorAs(t, err, &inv)
+	require.True(t, inv.TooManyEvents)
 }
 
 func TestDecodeRejectsNumbersPostgresCannotStore(t *testing.T) {
