@@ -99,6 +99,20 @@ func TestAdminPageBrowser(t *testing.T) {
 	b.waitText(t, "stat-events", "0")
 	require.Equal(t, "never", b.text(t, "stat-last-received"))
 	require.Equal(t, "no key (requests are not signature-checked)", b.text(t, "signing-key-state"))
+	// On a wide screen the detail is in sight beside the list: the focus
+	// stays on the row just chosen.
+	require.Equal(t, "open-integration", b.eval(t, `document.activeElement.dataset.testid || ""`))
+	// Nothing received yet: a sentence says so in place of an empty chart,
+	// and empty tables show their message without a header row.
+	b.waitJS(t, "activity empty state", `!document.querySelector('[data-testid="activity-empty"]').hidden && `+
+		`document.querySelector('[data-testid="activity-body"]').hidden`)
+	b.waitJS(t, "empty tables hidden", `['urls', 'rejections', 'erasures'].every(x => `+
+		`!document.querySelector('[data-testid="' + x + '-empty"]').hidden && `+
+		`document.querySelector('[data-testid="' + x + '-table"]').closest(".table-wrap").hidden)`)
+	// Every card of the detail has a heading of the same level.
+	require.Equal(t, "", b.eval(t, `Array.from(document.querySelectorAll("#detail > section.card"))`+
+		`.filter(c => !c.querySelector("h2")).map(c => c.textContent.trim().slice(0, 30)).join(" | ")`), "cards without an h2")
+	require.Regexp(t, `(UTC|GMT|[A-Z]{3,4})\S*$`, b.text(t, "detail-loaded-at"), "the time of the counts shows its zone")
 
 	// The same name again: the API's 409 message is shown.
 	b.do(t, "create a duplicate",
@@ -140,6 +154,13 @@ func TestAdminPageBrowser(t *testing.T) {
 	// object type, an accessible title, a legend and a table by event name.
 	// The counters are flushed about once a second.
 	b.refreshUntil(t, "activity counted", `document.querySelector('[data-testid="activity-total"]').textContent === "1"`)
+	require.Equal(t, "true", b.eval(t, `String(!document.querySelector('[data-testid="activity-body"]').hidden && `+
+		`document.querySelector('[data-testid="activity-empty"]').hidden)`), "the chart replaces the empty state")
+	// Hour labels under the chart: one every 6 hours, the last ending in
+	// "now", the first under the first bar; the zone is in the card's head.
+	require.Equal(t, "4", b.eval(t, `String(document.querySelectorAll('[data-testid="activity-tick"]').length)`))
+	require.True(t, strings.HasSuffix(b.eval(t, `Array.from(document.querySelectorAll('[data-testid="activity-tick"]'), e => e.textContent).join(" ")`), "now"))
+	require.Regexp(t, `^ \((UTC|GMT|[A-Z]{3,4})`, b.eval(t, `document.querySelector('[data-testid="activity-zone"]').textContent`))
 	bars := `[data-testid="activity-svg"] [data-testid="activity-bar"]`
 	require.Equal(t, "24", b.eval(t, `String(document.querySelectorAll('`+bars+`').length)`))
 	require.Equal(t, "1", b.eval(t, `String(document.querySelectorAll('`+bars+`:not([data-count="0"])').length)`))
@@ -203,8 +224,28 @@ func TestAdminPageBrowser(t *testing.T) {
 		require.Equal(t, "true", b.eval(t, `(() => { const s = document.querySelector('[data-testid="activity-svg"]').getBoundingClientRect(), `+
 			`c = document.querySelector('[data-testid="activity-card"]').getBoundingClientRect(); `+
 			`return String(s.width > c.width * 0.8 && s.right <= c.right); })()`), "chart within its card at %d px", w)
+		// The hour labels fit their place: none is cut or runs into the
+		// next, and the first starts under the chart's left edge.
+		require.Equal(t, "true", b.eval(t, `(() => { const ts = Array.from(document.querySelectorAll('[data-testid="activity-tick"]')); `+
+			`const s = document.querySelector('[data-testid="activity-svg"]').getBoundingClientRect(); `+
+			`const ends = ts.map(e => Math.max(...Array.from(e.children, c => c.getBoundingClientRect().right))); `+
+			`return String(ts.every((e, i) => e.scrollWidth <= e.clientWidth && (i === ts.length - 1 || ends[i] < ts[i + 1].getBoundingClientRect().left)) && `+
+			`Math.abs(ts[0].getBoundingClientRect().left - s.left) < 1 && ends[ends.length - 1] <= s.right + 1); })()`), "hour labels at %d px", w)
 		if w == 390 {
+			// On a phone the URL and rejection tables stack: every cell,
+			// and the Revoke button, is in sight without scrolling sideways.
+			require.Equal(t, "true", b.eval(t, `(() => { const r = document.querySelector('[data-testid="revoke-url"]').getBoundingClientRect(); `+
+				`const ws = ['urls-table', 'rejections-table'].map(x => document.querySelector('[data-testid="' + x + '"]').closest(".table-wrap")); `+
+				`return String(r.width > 0 && r.left >= 0 && r.right <= window.innerWidth && ws.every(w => w.scrollWidth <= w.clientWidth)); })()`),
+				"stacked tables at 390 px")
+			require.Equal(t, "Last used", b.eval(t, `getComputedStyle(document.querySelector('[data-testid="url-last-used"]'), "::before").content.replace(/"/g, "")`))
 			b.screenshot(t, "admin-page-narrow.png")
+			// The detail is below the list: choosing an integration brings
+			// it to the top of the window, with the focus on its heading.
+			b.do(t, "choose the integration at 390 px", chromedp.Click(chromedp.CSS(row+` [data-testid="open-integration"]`)))
+			b.waitFocus(t, "detail-name")
+			b.waitJS(t, "detail brought into view", `(() => { const top = document.querySelector('[data-testid="detail-name"]').getBoundingClientRect().top; `+
+				`return top >= 0 && top < window.innerHeight / 3; })()`)
 		}
 	}
 	b.do(t, "back to 1280 px", chromedp.EmulateViewport(1280, 900))
@@ -220,6 +261,12 @@ func TestAdminPageBrowser(t *testing.T) {
 	require.Regexp(t, `^revoked .*(UTC|GMT|[A-Z]{3,4})`, b.eval(t, `document.querySelector('[data-testid="url-status"]').title`),
 		"the revocation time, with its zone, on hover")
 	require.Contains(t, b.dialogText(), "Revoke webhook URL")
+	// Text is readable: the revoked badge and row, the active badge and the
+	// muted hints have a contrast of at least 4.5:1 (WCAG AA) on what is
+	// behind them.
+	require.Equal(t, "", b.eval(t, lowContrastJS(`[data-testid="url-row"][data-active="false"] [data-testid="url-status"]`,
+		`[data-testid="url-row"][data-active="false"] td`, `[data-testid="integration-row"] [data-testid="integration-status"]`,
+		`.hint`, `[data-testid="integration-row"].is-selected .integration-meta`)), "text below 4.5:1")
 	status, body = app.Post(t, hookURL, event)
 	require.Equal(t, http.StatusNotFound, status, string(body))
 	b.waitJS(t, "the one-time box gone with its URL", `document.querySelector('[data-testid="new-url-box"]').hidden`)
@@ -291,6 +338,27 @@ func TestAdminPageBrowser(t *testing.T) {
 	b.requireCleanConsole(t)
 	b.requireNoFailedRequests(t)
 	t.Logf("browser session took %v (budget %v)", time.Since(b.started).Round(time.Millisecond), browserBudget)
+}
+
+// lowContrastJS is an expression that lists the elements among the first
+// match of each selector whose text has a contrast ratio below 4.5:1 against
+// the first opaque background among it and its ancestors (WCAG 2 formula).
+func lowContrastJS(selectors ...string) string {
+	q := make([]string, len(selectors))
+	for i, s := range selectors {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return `(() => {
+		const rgb = s => s.match(/[\d.]+/g).map(Number);
+		const lum = c => { const [r, g, b] = c.slice(0, 3).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+		const bg = e => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.length < 4 || c[3] === 1) return c; } return [255, 255, 255]; };
+		return [` + strings.Join(q, ", ") + `].filter(s => {
+			const e = document.querySelector(s);
+			if (!e) return true;
+			const a = lum(rgb(getComputedStyle(e).color)), b = lum(bg(e));
+			return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) < 4.5;
+		}).join(" | ");
+	})()`
 }
 
 // findChromium returns the path of chromium. Without it the test is skipped

@@ -266,11 +266,25 @@
       );
       btn.appendChild(act);
       btn.addEventListener("click", function () {
-        select(it.id);
+        select(it.id).then(revealDetail);
       });
       li.appendChild(btn);
       ul.appendChild(li);
     });
+  }
+
+  // revealDetail brings the detail to the top of the window after a choice in
+  // the list when it starts low or out of sight: on a narrow screen it is
+  // below the list, and a tap would otherwise seem to do nothing. Focus goes
+  // to its heading, so the keyboard continues from there; on a wide screen
+  // the detail is already at the top and the focus stays in the list.
+  function revealDetail() {
+    var h = $("detail-name");
+    if ($("detail").hidden) return;
+    var top = h.getBoundingClientRect().top;
+    if (top >= 0 && top < window.innerHeight / 3) return;
+    h.focus({ preventScroll: true });
+    h.scrollIntoView({ block: "start" });
   }
 
   function markSelected() {
@@ -380,7 +394,7 @@
     $("stat-rejected").textContent = fmtCount(s.rejected);
     $("stat-last-received").textContent = fmtTime(s.last_received_at);
     $("stat-last-received").title = s.last_received_at || "";
-    $("detail-loaded-at").textContent = new Date().toLocaleTimeString();
+    $("detail-loaded-at").textContent = new Date().toLocaleTimeString(undefined, { timeZoneName: "short" });
 
     renderURLs(d.webhook_urls || [], deleted);
     renderRefused(d.refused || {});
@@ -416,6 +430,7 @@
     var tb = $("erasures");
     tb.textContent = "";
     show($("erasures-empty"), list.length === 0);
+    show($("erasures-wrap"), list.length > 0);
     list.forEach(function (e) {
       var tr = el("tr", { "data-testid": "erasure-row", "data-erasure-id": String(e.id) });
       tr.appendChild(el("td", null, e.id));
@@ -489,12 +504,13 @@
     var tb = $("rejections");
     tb.textContent = "";
     show($("rejections-empty"), list.length === 0);
+    show($("rejections-wrap"), list.length > 0);
     list.forEach(function (r) {
       var tr = el("tr", { "data-testid": "rejection-row" });
-      tr.appendChild(el("td", { title: r.rejected_at || "" }, fmtTime(r.rejected_at)));
-      tr.appendChild(el("td", null, r.table_name));
-      tr.appendChild(el("td", { "data-testid": "rejection-reason" }, r.reason));
-      var rec = el("td", { class: "rejection-record" });
+      tr.appendChild(el("td", { title: r.rejected_at || "", "data-label": "Rejected" }, fmtTime(r.rejected_at)));
+      tr.appendChild(el("td", { "data-label": "Table" }, r.table_name));
+      tr.appendChild(el("td", { "data-testid": "rejection-reason", "data-label": "Reason" }, r.reason));
+      var rec = el("td", { class: "rejection-record", "data-label": "Record" });
       var det = el("details", { "data-testid": "rejection-record" });
       det.appendChild(el("summary", null, "record" + (r.record_truncated ? " (first 2 KB)" : "")));
       det.appendChild(el("pre", null, r.record));
@@ -544,8 +560,12 @@
       seriesOf[t] = i < SERIES ? "series-" + i : "series-other";
     });
     $("activity-total").textContent = fmtCount(a.total);
-    $("activity-from").textContent = a.buckets && a.buckets.length ? fmtHour(a.buckets[0].hour) : "";
+    // Nothing to draw: one sentence says so, rather than an empty chart and table.
+    show($("activity-empty"), !a.total);
+    show($("activity-body"), !!a.total);
+    $("activity-zone").textContent = zoneName() ? " (" + zoneName() + ")" : "";
     renderChart(a, types, seriesOf);
+    renderTicks(a.buckets || []);
     renderLegend(a, seriesOf);
     renderActivityEvents(a.events || []);
   }
@@ -560,7 +580,7 @@
       max = Math.max(max, b.count);
     });
     $("activity-max").textContent = fmtCount(max);
-    var W = 10, H = 100, GAP = 2; // per bar, in viewBox units (stretched to the box)
+    var W = 10, H = 100, GAP = 2, TOP = 4; // per bar, in viewBox units (stretched to the box); the busiest bar reaches TOP
     var svg = svgEl("svg", {
       viewBox: "0 0 " + buckets.length * W + " " + H,
       preserveAspectRatio: "none",
@@ -587,6 +607,8 @@
       )
     );
     svg.appendChild(svgEl("line", { class: "chart-base", x1: 0, y1: H - 0.5, x2: buckets.length * W, y2: H - 0.5 }));
+    // The top line: the busiest hour's height, which the label above gives.
+    if (max) svg.appendChild(svgEl("line", { class: "chart-grid", x1: 0, y1: TOP, x2: buckets.length * W, y2: TOP }));
     buckets.forEach(function (b, i) {
       var g = svgEl("g", { class: "bar", "data-testid": "activity-bar", "data-count": String(b.count), "data-hour": b.hour });
       var by = b.by_object_type || {};
@@ -602,7 +624,7 @@
       var y = H;
       types.forEach(function (t) {
         if (!by[t]) return;
-        var h = Math.max((by[t] / max) * (H - 4), 1);
+        var h = Math.max((by[t] / max) * (H - TOP), 1);
         y -= h;
         g.appendChild(svgEl("rect", { class: seriesOf[t], x: i * W + GAP / 2, y: y, width: W - GAP, height: h, "data-type": t }));
       });
@@ -611,6 +633,33 @@
     var box = $("activity-chart");
     box.textContent = "";
     box.appendChild(svg);
+  }
+
+  // TICK_EVERY hours get a label under the chart: at 360 px a label has 6/24
+  // of the width, room for "11 PM" but not for a date, which is in the bars'
+  // titles and the chart's description.
+  var TICK_EVERY = 6;
+
+  // renderTicks labels the hours under the chart, each under the left edge of
+  // its bar: .chart-ticks is a grid of one column per bar (24), as wide as the
+  // chart, and each label spans TICK_EVERY columns.
+  function renderTicks(buckets) {
+    var box = $("activity-ticks");
+    box.textContent = "";
+    for (var i = 0; i < buckets.length; i += TICK_EVERY) {
+      var span = el("span", { class: "tick", "data-testid": "activity-tick" });
+      span.appendChild(el("span", null, new Date(buckets[i].hour).toLocaleTimeString(undefined, { hour: "numeric" })));
+      if (i + TICK_EVERY >= buckets.length) span.appendChild(el("span", null, "now"));
+      box.appendChild(span);
+    }
+  }
+
+  // zoneName is the reader's time zone as the browser abbreviates it ("UTC", "CET").
+  function zoneName() {
+    var part = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(new Date()).filter(function (p) {
+      return p.type === "timeZoneName";
+    })[0];
+    return part ? part.value : "";
   }
 
   function renderLegend(a, seriesOf) {
@@ -627,7 +676,6 @@
   function renderActivityEvents(list) {
     var tb = $("activity-events");
     tb.textContent = "";
-    show($("activity-empty"), list.length === 0);
     list.forEach(function (e) {
       var tr = el("tr", { "data-testid": "activity-event-row" });
       tr.appendChild(el("td", { "data-testid": "activity-event-name" }, e.event));
@@ -648,6 +696,7 @@
     var tb = $("urls");
     tb.textContent = "";
     show($("urls-empty"), urls.length === 0);
+    show($("urls-wrap"), urls.length > 0);
     urls.forEach(function (u) {
       var active = !u.revoked_at;
       var tr = el("tr", {
@@ -656,13 +705,14 @@
         "data-active": active ? "true" : "false",
         class: active ? "" : "is-revoked",
       });
-      tr.appendChild(el("td", null, u.id));
-      var tok = el("td");
+      // data-label names the cell where the table stacks (a narrow screen).
+      tr.appendChild(el("td", { "data-label": "ID" }, u.id));
+      var tok = el("td", { "data-label": "Token" });
       tok.appendChild(el("code", { "data-testid": "url-prefix" }, u.token_prefix + "…"));
       tr.appendChild(tok);
-      tr.appendChild(el("td", { title: u.created_at || "" }, fmtTime(u.created_at)));
-      tr.appendChild(el("td", { title: u.last_used_at || "", "data-testid": "url-last-used" }, fmtTime(u.last_used_at)));
-      var status = el("td");
+      tr.appendChild(el("td", { title: u.created_at || "", "data-label": "Created" }, fmtTime(u.created_at)));
+      tr.appendChild(el("td", { title: u.last_used_at || "", "data-testid": "url-last-used", "data-label": "Last used" }, fmtTime(u.last_used_at)));
+      var status = el("td", { "data-label": "Status" });
       // A short badge: the revocation time is in its title, so the table
       // keeps one line per URL.
       status.appendChild(
