@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,7 @@ type Dataset struct {
 	Events    int64
 	JSONBytes int64 // bytes of event JSON posted (the array brackets and commas excluded)
 	Elapsed   time.Duration
+	Retries   int64 // arrays answered 503 and posted again
 }
 
 // deliveryEvents appends the events of delivery d (about 2.5 of them) to out and
@@ -71,10 +73,12 @@ func datasetEvent(runID string, d, i int, metric string) []byte {
 }
 
 // LoadDataset posts n events to url in arrays of 500 over conns connections and
-// returns what was acknowledged. Any non-200 answer stops it with an error.
+// returns what was acknowledged. A 503 is retried after a pause, as Customer.io
+// retries (up to 5 times, counted in Dataset.Retries); any other non-200
+// answer stops it with an error.
 func LoadDataset(ctx context.Context, url, runID string, n int64, conns int) (Dataset, error) {
 	client := &http.Client{Timeout: 60 * time.Second}
-	var next, acked, bytesSent atomic.Int64
+	var next, acked, bytesSent, retries atomic.Int64
 	var firstErr error
 	var once sync.Once
 	start := time.Now()
@@ -91,6 +95,11 @@ func LoadDataset(ctx context.Context, url, runID string, n int64, conns int) (Da
 					return
 				}
 				size, err := postArray(ctx, client, url, evs)
+				for try := 1; errors.Is(err, errRetry) && try <= 5 && ctx.Err() == nil; try++ {
+					retries.Add(1)
+					time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+					size, err = postArray(ctx, client, url, evs)
+				}
 				if err != nil {
 					once.Do(func() { firstErr = err })
 					return
@@ -101,8 +110,11 @@ func LoadDataset(ctx context.Context, url, runID string, n int64, conns int) (Da
 		})
 	}
 	wg.Wait()
-	return Dataset{Events: acked.Load(), JSONBytes: bytesSent.Load(), Elapsed: time.Since(start)}, firstErr
+	return Dataset{Events: acked.Load(), JSONBytes: bytesSent.Load(), Elapsed: time.Since(start), Retries: retries.Load()}, firstErr
 }
+
+// errRetry is a 503: the sender is to retry.
+var errRetry = errors.New("503, retry")
 
 func postArray(ctx context.Context, client *http.Client, url string, evs [][]byte) (int64, error) {
 	body := append([]byte("["), bytes.Join(evs, []byte(","))...)
@@ -117,6 +129,9 @@ func postArray(ctx context.Context, client *http.Client, url string, evs [][]byt
 	}
 	msg, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return 0, fmt.Errorf("bench: dataset: %w: %s", errRetry, msg)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("bench: dataset: %d %s", resp.StatusCode, msg)
 	}

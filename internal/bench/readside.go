@@ -126,6 +126,9 @@ func (r *ReadSide) markdown(b *strings.Builder) {
 	fmt.Fprintf(b, "\nRead side: %d events (%.1f MiB of JSON, %.0f B each) loaded in %s; stored %.1f MiB (%.2f×):",
 		r.Dataset.Events, float64(r.Dataset.JSONBytes)/(1<<20), float64(r.Dataset.JSONBytes)/float64(max(r.Dataset.Events, 1)),
 		r.Dataset.Elapsed.Round(time.Second), float64(r.StoredBytes())/(1<<20), r.Ratio())
+	if r.Dataset.Retries > 0 {
+		fmt.Fprintf(b, " (%d arrays answered 503 and were posted again)", r.Dataset.Retries)
+	}
 	for _, name := range slices.Sorted(maps.Keys(r.Tables)) {
 		fmt.Fprintf(b, " `%s` %s;", name, mib(r.Tables[name]))
 	}

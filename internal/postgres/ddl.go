@@ -51,8 +51,11 @@ func integrationDDL(schema string) []string {
 		)`, s("rudder_events")),
 		rudderPayloadUpgrade(schema),
 	}
-	stmts = append(stmts, subtableUpgrade(schema), erasureIndexDDL(schema))
+	stmts = append(stmts, subtableUpgrade(schema))
 	stmts = append(stmts, factsDDL(schema)...)
+	for _, ix := range lateIndexes {
+		stmts = append(stmts, ix.ddl(schema))
+	}
 	stmts = append(stmts, deliveriesDDL(schema))
 	return append(stmts, viewDDL(schema)...)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -41,57 +40,8 @@ const erasureLockKey = `hashtextextended('erasure:' || $1::text, 0)`
 // erasureIndex is the name of every data table's erasure index.
 const erasureIndex = "data_erasure_idx"
 
-// erasureIndexDDL creates the index on an empty (new) data table; it is a
-// no-op, taking no lock, when the index exists. Existing tables get theirs
-// from ensureErasureIndex, concurrently.
-func erasureIndexDDL(schema string) string {
-	return fmt.Sprintf(`DO $erasure$
-BEGIN
-	IF to_regclass(%[1]s) IS NULL THEN
-		CREATE INDEX %[2]s ON %[3]s USING gin (cioloader.erasure_keys(_sdc_raw));
-	END IF;
-END $erasure$`, quoteLiteral(ident(schema, erasureIndex)), ident(erasureIndex), ident(schema, "data"))
-}
-
-// ensureErasureIndex builds data_erasure_idx on an existing data table with
-// CREATE INDEX CONCURRENTLY, so ingest goes on while it builds (a first start
-// after the upgrade on 1 M events takes some seconds). An invalid index left
-// by an interrupted build is dropped and rebuilt. A session advisory lock
-// keeps two replicas starting at once from building it twice.
-func ensureErasureIndex(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, schema string) error {
-	valid, exists, err := erasureIndexState(ctx, pool, schema)
-	if err != nil || (exists && valid) {
-		return err
-	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	lock := "erasure-index:" + schema
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, lock); err != nil {
-		return err
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, lock) //nolint:errcheck // the session ends with the connection anyway
-	if valid, exists, err = erasureIndexState(ctx, pool, schema); err != nil || (exists && valid) {
-		return err
-	}
-	if exists {
-		if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+ident(schema, erasureIndex)); err != nil {
-			return err
-		}
-	}
-	log.Info("building the erasure index", "schema", schema)
-	_, err = conn.Exec(ctx, fmt.Sprintf(`CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s USING gin (cioloader.erasure_keys(_sdc_raw))`,
-		ident(erasureIndex), ident(schema, "data")))
-	return err
-}
-
-func erasureIndexState(ctx context.Context, pool *pgxpool.Pool, schema string) (valid, exists bool, err error) {
-	err = pool.QueryRow(ctx, `SELECT coalesce((SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)), false),
-		to_regclass($1) IS NOT NULL`, ident(schema, erasureIndex)).Scan(&valid, &exists)
-	return valid, exists, err
-}
+// erasureLateIndex is the erasure index of every data table (see lateIndex).
+var erasureLateIndex = lateIndex{name: erasureIndex, table: "data", def: "USING gin (cioloader.erasure_keys(_sdc_raw))"}
 
 // eraser deletes a person's events on request and keeps the audit trail.
 type eraser struct {

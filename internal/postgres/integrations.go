@@ -87,9 +87,11 @@ func (s *registry) EnsureIntegrationObjects(ctx context.Context) error {
 		return err
 	}
 	for _, in := range list {
-		// Before the transaction below, whose DDL then finds the index and takes no lock.
-		if err := ensureErasureIndex(ctx, s.pool, s.log, in.Schema); err != nil {
-			return fmt.Errorf("erasure index of %s: %w", in.Schema, translate(err))
+		// Before the transaction below, whose DDL then finds the indexes and takes no lock.
+		for _, ix := range lateIndexes {
+			if err := ix.ensure(ctx, s.pool, s.log, in.Schema); err != nil {
+				return fmt.Errorf("index %s of %s: %w", ix.name, in.Schema, translate(err))
+			}
 		}
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "ddl:"+in.Schema); err != nil {

@@ -2,13 +2,17 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cioloader/cioloader/internal/metrics"
@@ -100,7 +104,7 @@ func (s *schemaCache) evolve(ctx context.Context, schema string, st *schemaState
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, name := range names {
-		ts, err := s.evolveTable(ctx, schema, st, name, byTable[name])
+		ts, err := s.evolveTableRetrying(ctx, schema, st, name, byTable[name])
 		if err != nil {
 			return fmt.Errorf("evolve %s.%s: %w", schema, name, translate(err))
 		}
@@ -113,6 +117,32 @@ func (s *schemaCache) evolve(ctx context.Context, schema string, st *schemaState
 		s.log.Warn("could not tell other replicas about new columns", "schema", schema, "err", translate(err))
 	}
 	return nil
+}
+
+// ddlLockTimeout bounds how long one attempt at a schema change waits for its
+// table lock. While an ALTER TABLE waits for the lock, every write to the
+// table queues behind it, so a long wait (behind a long commit, or behind
+// autovacuum, which Postgres only cancels after deadlock_timeout) stalls all
+// ingest; a short wait, retried, keeps each stall short.
+const ddlLockTimeout = 100 * time.Millisecond
+
+// evolveTableRetrying is evolveTable, tried again after a short pause while
+// its table lock is not available, until ctx ends (the batch's commit deadline).
+func (s *schemaCache) evolveTableRetrying(ctx context.Context, schema string, st *schemaState, name string, wants []want) (*tableState, error) {
+	for attempt := 1; ; attempt++ {
+		ts, err := s.evolveTable(ctx, schema, st, name, wants)
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55P03" /* lock_not_available */ {
+			return ts, err
+		}
+		s.log.Debug("schema change waiting for its table lock; retrying", "schema", schema, "table", name, "attempt", attempt)
+		pause := time.Duration(10+rand.IntN(40)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(pause):
+		}
+	}
 }
 
 // evolveTable is one table's schema change: its own short transaction (the
@@ -143,7 +173,7 @@ func (s *schemaCache) evolveTable(ctx context.Context, schema string, st *schema
 // lockAndLoad takes the table's DDL lock and reads its columns afresh (nil:
 // the table does not exist).
 func lockAndLoad(ctx context.Context, tx pgx.Tx, schema, name string) (*tableState, error) {
-	if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '2s'`); err != nil {
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = '%dms'`, ddlLockTimeout.Milliseconds())); err != nil {
 		return nil, err
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "ddl:"+schema+"."+name); err != nil {

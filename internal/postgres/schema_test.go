@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -147,4 +148,47 @@ func TestOpenRefusesZeroConfig(t *testing.T) {
 	cfg.MaxColumns = 0
 	_, err = postgres.Open(context.Background(), "postgres://127.0.0.1:1/x", cfg, slog.New(slog.DiscardHandler), nil)
 	require.ErrorContains(t, err, "MaxColumns")
+}
+
+// Ensure a schema change that cannot get its table lock at once does not hold
+// the table's other users behind it: it gives up after a short wait and tries
+// again, so a reader queued behind it waits a fraction of the blocker's time,
+// and the change lands once the blocker is gone.
+func TestSchemaChangeWaitsInShortAttempts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupWrite(t)
+	b.write(t, 1, event("e1", `{"a":1}`))
+
+	// A long reader holds the data table (as autovacuum or a slow query would).
+	blocker, err := pgx.Connect(ctx, b.url)
+	require.NoError(t, err)
+	defer blocker.Close(ctx)
+	tx, err := blocker.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `LOCK TABLE `+b.table("data")+` IN ACCESS SHARE MODE`)
+	require.NoError(t, err)
+	const held = 1500 * time.Millisecond
+	released := time.AfterFunc(held, func() { _ = tx.Rollback(ctx) })
+	defer released.Stop()
+
+	wrote := make(chan error, 1)
+	go func() { // needs ADD COLUMN data__b: waits for the blocker
+		wrote <- b.store.WriteBatch(ctx, []*ingest.Request{b.request(t, []int64{2}, event("e2", `{"b":"x"}`))})
+	}()
+	time.Sleep(50 * time.Millisecond)
+	other, err := pgx.Connect(ctx, b.url)
+	require.NoError(t, err)
+	defer other.Close(ctx)
+	var worst time.Duration
+	for range 5 { // readers arriving while the change waits are not queued behind it for long
+		start := time.Now()
+		var n int
+		require.NoError(t, other.QueryRow(ctx, `SELECT count(*) FROM `+b.table("data")).Scan(&n))
+		worst = max(worst, time.Since(start))
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.Less(t, worst, held/3, "a reader waited behind the schema change")
+	require.NoError(t, <-wrote)
+	require.Equal(t, "x", b.scalar(t, `SELECT data__b FROM `+b.table("data")+` WHERE event_id = 'e2'`))
 }

@@ -61,8 +61,8 @@ var factTypes = map[string]string{"occurred_at": "timestamptz", "received_at": "
 // factsDDL creates event_facts, the narrow typed copy of data the analyst views read
 // (a view that parsed _sdc_raw on every query took seconds over a million events).
 // When it is new and data is not empty (an upgrade), it is filled from data. An
-// index serves the per-customer queries from the index alone (event_name included):
-// the README's last-event query went from a sort of every row to an index-only scan.
+// index (event_facts_customer_last, see lateIndexes) serves the per-customer
+// queries from the index alone.
 func factsDDL(schema string) []string {
 	cols := make([]string, len(factColumns))
 	for i, c := range factColumns {
@@ -85,7 +85,6 @@ BEGIN
 	);
 	%[4]s;
 END $facts$`, f, strings.Join(cols, ",\n\t\t"), quoteLiteral(f), factsFill(schema, "", "<")),
-		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS event_facts_customer ON %s (customer_id, occurred_at DESC NULLS LAST, received_at DESC) INCLUDE (event_name)`, f),
 	}
 }
 
