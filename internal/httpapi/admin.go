@@ -96,19 +96,28 @@ func (s *Server) getIntegration(c echo.Context) error {
 	return c.JSON(http.StatusOK, d)
 }
 
+// countParam reads an optional count from the query: 0 when absent (the
+// service's default), -1 when it is not a number or is 0, which admin.Service
+// refuses with the allowed range.
+func countParam(c echo.Context, name string) int {
+	q := c.QueryParam(name)
+	if q == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(q)
+	if err != nil || n == 0 {
+		return -1
+	}
+	return n
+}
+
 // listRejections: GET /v1/integrations/{id}/rejections?limit=N.
 func (s *Server) listRejections(c echo.Context) error {
 	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
-	limit := 0
-	if q := c.QueryParam("limit"); q != "" {
-		if limit, err = strconv.Atoi(q); err != nil || limit == 0 {
-			limit = -1 // refused by admin.Service with the allowed range
-		}
-	}
-	list, err := s.admin.Rejections(c.Request().Context(), id, limit)
+	list, err := s.admin.Rejections(c.Request().Context(), id, countParam(c, "limit"))
 	if err != nil {
 		return err
 	}
@@ -121,13 +130,7 @@ func (s *Server) integrationActivity(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	hours := 0
-	if q := c.QueryParam("hours"); q != "" {
-		if hours, err = strconv.Atoi(q); err != nil || hours == 0 {
-			hours = -1 // refused by admin.Service with the allowed range
-		}
-	}
-	a, err := s.admin.Activity(c.Request().Context(), id, hours)
+	a, err := s.admin.Activity(c.Request().Context(), id, countParam(c, "hours"))
 	if err != nil {
 		return err
 	}

@@ -216,39 +216,50 @@ func (b *Batcher) collect(first *job, linger *time.Timer) []*job {
 	}
 	add(first)
 	waiting := false
-	for events < b.cfg.MaxEvents {
-		select {
-		case j, ok := <-b.queue:
-			if !ok {
-				return batch
-			}
-			add(j)
-			continue
-		default:
+	defer func() {
+		if waiting {
+			linger.Stop()
 		}
-		if events >= b.cfg.GrowTo || !b.busy.Load() {
+	}()
+	for events < b.cfg.MaxEvents {
+		var expire <-chan time.Time // nil: take only what is queued now
+		if events < b.cfg.GrowTo && b.busy.Load() {
+			if !waiting {
+				waiting = true
+				linger.Reset(b.cfg.Linger)
+			}
+			expire = linger.C
+		}
+		j, open, got := b.next(expire)
+		if !open {
+			return batch
+		}
+		if !got {
 			break
 		}
-		if !waiting {
-			waiting = true
-			linger.Reset(b.cfg.Linger)
-		}
-		select {
-		case j, ok := <-b.queue:
-			if !ok {
-				return batch
-			}
-			add(j)
-			continue
-		case <-linger.C:
-		}
-		break
-	}
-	if waiting {
-		linger.Stop()
+		add(j)
 	}
 	b.busy.Store(len(batch) > 1)
 	return batch
+}
+
+// next takes a queued job: one already queued when expire is nil, else the
+// first to arrive before expire fires. open is false once the queue is closed.
+func (b *Batcher) next(expire <-chan time.Time) (j *job, open, got bool) {
+	if expire == nil {
+		select {
+		case j, ok := <-b.queue:
+			return j, ok, ok
+		default:
+			return nil, true, false
+		}
+	}
+	select {
+	case j, ok := <-b.queue:
+		return j, ok, ok
+	case <-expire:
+		return nil, true, false
+	}
 }
 
 // write commits batch and answers each of its requests. It and commit are
