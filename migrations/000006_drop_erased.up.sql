@@ -4,10 +4,16 @@
 -- (a dozen CTEs that delete from every table of the schema) would cost its
 -- executor start-up on every group commit, measured at a third of Postgres's
 -- CPU per transaction. The statement runs in the caller's transaction and
--- snapshot rules, with the arguments in the order it numbers them.
+-- snapshot rules, with the arguments in the order it numbers them. The writer
+-- turns sequential scans and hash and merge joins off for its transactions
+-- (see writerPlanSettings); the statement is planned afresh on each call, and
+-- some of its parts (the _sdc_rejected clean-up, the tombstone join) need
+-- them: the function's SET clause gives them back for the call only.
 CREATE FUNCTION cioloader.drop_erased(schema_name text, stmt text, ids text[], at timestamptz,
                                       prob_ids text[], prob_recs text[], rej_recs text[])
-RETURNS bigint LANGUAGE plpgsql AS $$
+RETURNS bigint LANGUAGE plpgsql
+SET enable_seqscan = on SET enable_hashjoin = on SET enable_mergejoin = on
+AS $$
 DECLARE
     dropped bigint;
 BEGIN

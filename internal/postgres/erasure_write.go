@@ -67,6 +67,23 @@ func (w *schemaWrite) queueTombstoneDrop(b *pgx.Batch, now time.Time) {
 			probIDs, probRecs = append(probIDs, e.ID), append(probRecs, truncateRecord(e.Raw))
 		}
 	}
+	var subtables []string
+	for _, name := range slices.Sorted(maps.Keys(w.tables)) {
+		if name != "data" {
+			subtables = append(subtables, name)
+		}
+	}
+	q := w.texts.get(textKey{kind: "tombstone", schema: w.schema, extra: strings.Join(subtables, "\x00")}, func() string {
+		return tombstoneDropSQL(w.schema, subtables)
+	})
+	// cioloader.drop_erased runs q only when the schema has a live tombstone.
+	b.Queue(`SELECT cioloader.drop_erased($1, $2, $3, $4, $5, $6, $7)`, w.schema, q, ids, now, probIDs, probRecs, rejRecs).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&w.tombstoned) })
+}
+
+// tombstoneDropSQL is queueTombstoneDrop's statement for schema and its
+// subtables (see there for what it deletes and logs).
+func tombstoneDropSQL(schema string, subtables []string) string {
 	const tomb = `JOIN cioloader.erasure_tombstones AS t
 		  ON t.schema_name = $2 AND t.key_hash = cioloader.erasure_hash(k.key) AND t.expires_at > now()
 		WHERE true`
@@ -75,32 +92,27 @@ func (w *schemaWrite) queueTombstoneDrop(b *pgx.Batch, now time.Time) {
 		FROM %s AS d
 		CROSS JOIN LATERAL unnest(cioloader.erasure_keys(d._sdc_raw)) AS k(key)
 		%s AND d.event_id = ANY($1::text[])
-		GROUP BY d.event_id)`, ident(w.schema, "data"), tomb),
+		GROUP BY d.event_id)`, ident(schema, "data"), tomb),
 		fmt.Sprintf(`rj AS (
 		SELECT r.rec, min(t.erasure_id) AS erasure_id
 		FROM unnest($6::text[]) AS r(rec)
 		CROSS JOIN LATERAL unnest(cioloader.erasure_keys(cioloader.try_jsonb(r.rec))) AS k(key)
 		%s
 		GROUP BY r.rec)`, tomb)}
-	tables := []string{"data", "rudder_events", "event_facts"} // keyed on event_id
-	keyedOnID := len(tables)
-	for _, name := range slices.Sorted(maps.Keys(w.tables)) {
-		if name != "data" {
-			tables = append(tables, name)
-		}
-	}
+	tables := append([]string{"data", "rudder_events", "event_facts"}, subtables...) // the first three keyed on event_id
+	keyedOnID := 3
 	for i, t := range tables {
 		key := "_sdc_source_key_event_id"
 		if i < keyedOnID {
 			key = "event_id"
 		}
-		ctes = append(ctes, fmt.Sprintf(`d%d AS (DELETE FROM %s WHERE %s = ANY (ARRAY(SELECT event_id FROM hit)))`, i, ident(w.schema, t), ident(key)))
+		ctes = append(ctes, fmt.Sprintf(`d%d AS (DELETE FROM %s WHERE %s = ANY (ARRAY(SELECT event_id FROM hit)))`, i, ident(schema, t), ident(key)))
 	}
 	// The dropped events' deliveries (a delivery is one person's): every CTE reads the
 	// statement's snapshot, so event_facts still holds the rows d2 deletes.
 	ctes = append(ctes, fmt.Sprintf(`dd AS (DELETE FROM %s WHERE (delivery_id, object_type) IN (%s))`,
-		ident(w.schema, "delivery_facts"), deliveriesOf(w.schema, "ARRAY(SELECT event_id FROM hit)")))
-	rejected := ident(w.schema, "_sdc_rejected")
+		ident(schema, "delivery_facts"), deliveriesOf(schema, "ARRAY(SELECT event_id FROM hit)")))
+	rejected := ident(schema, "_sdc_rejected")
 	ctes = append(ctes,
 		fmt.Sprintf(`dp AS (DELETE FROM %s AS r WHERE (EXISTS (SELECT 1 FROM hit) OR EXISTS (SELECT 1 FROM rj)) AND r._sdc_rejected_at = $3
 			AND r.record = ANY (ARRAY(SELECT p.rec FROM unnest($4::text[], $5::text[]) AS p(id, rec) JOIN hit ON hit.event_id = p.id
@@ -108,10 +120,7 @@ func (w *schemaWrite) queueTombstoneDrop(b *pgx.Batch, now time.Time) {
 		fmt.Sprintf(`logged AS (INSERT INTO %s (_sdc_rejected_at, table_name, reason, record)
 			SELECT $3, 'data', 'Event of a person erased on request (erasure ' || erasure_id || '); not stored', NULL
 			FROM (SELECT erasure_id FROM hit UNION ALL SELECT erasure_id FROM rj) AS x)`, rejected))
-	q := "WITH " + strings.Join(ctes, ",\n") + "\nSELECT (SELECT count(*) FROM hit) + (SELECT count(*) FROM rj)"
-	// cioloader.drop_erased runs q only when the schema has a live tombstone.
-	b.Queue(`SELECT cioloader.drop_erased($1, $2, $3, $4, $5, $6, $7)`, w.schema, q, ids, now, probIDs, probRecs, rejRecs).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&w.tombstoned) })
+	return "WITH " + strings.Join(ctes, ",\n") + "\nSELECT (SELECT count(*) FROM hit) + (SELECT count(*) FROM rj)"
 }
 
 // countTombstoned updates the metric once the transaction has committed.

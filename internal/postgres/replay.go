@@ -119,7 +119,7 @@ func replayWrite(ctx context.Context, tx pgx.Tx, schema string, evs []*ingest.Ev
 	for i, e := range evs {
 		ids[i] = e.ID
 	}
-	q, args := rudderUpsertSQL(schema, evs, func(e *ingest.Event) time.Time { return received[e] }, "<=")
+	q, args := rudderUpsertSQL(nil, schema, evs, func(e *ingest.Event) time.Time { return received[e] }, "<=")
 	tag, err := tx.Exec(ctx, q, args...)
 	if err != nil {
 		return 0, err

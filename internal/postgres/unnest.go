@@ -113,6 +113,15 @@ func insertSQLFrom(target string, cols []*column, extra [][2]string, firstParam 
 	return q, args
 }
 
+// insertArgs is insertSQLFrom's arguments alone (the text cached, see statementTexts).
+func insertArgs(cols []*column) []any {
+	args := make([]any, len(cols))
+	for i, c := range cols {
+		args[i] = c.arg()
+	}
+	return args
+}
+
 // byKey is the ORDER BY that makes an upsert take its row locks in key order,
 // the order every statement of the writer keeps (see groupBySchema): u.c0 is
 // the event_id, compared bytewise as Go's sort does, and u.c1…u.c<levels> are

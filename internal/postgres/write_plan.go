@@ -16,6 +16,7 @@ import (
 
 // schemaWrite is one schema's share of a transaction.
 type schemaWrite struct {
+	texts    *statementTexts
 	g        *schemaGroup
 	schema   string
 	tables   map[string]*tableState
@@ -27,8 +28,8 @@ type schemaWrite struct {
 	tombstoned int64
 }
 
-func newSchemaWrite(g *schemaGroup, tables map[string]*tableState) *schemaWrite {
-	return &schemaWrite{g: g, schema: g.schema, tables: tables}
+func newSchemaWrite(texts *statementTexts, g *schemaGroup, tables map[string]*tableState) *schemaWrite {
+	return &schemaWrite{texts: texts, g: g, schema: g.schema, tables: tables}
 }
 
 // queue adds this schema's statements to the batch, in an order where each
@@ -56,11 +57,15 @@ func (w *schemaWrite) queue(b *pgx.Batch, now time.Time) {
 		ids[i] = e.ID
 	}
 	// The analyst views' typed copy, read back from the rows just written.
-	b.Queue(factsFill(w.schema, "d.event_id = ANY($1)", "<"), ids)
-	b.Queue(batchDeliveries(w.schema), ids)
+	b.Queue(w.texts.get(textKey{kind: "facts", schema: w.schema}, func() string {
+		return factsFill(w.schema, "d.event_id = ANY($1)", "<")
+	}), ids)
+	b.Queue(w.texts.get(textKey{kind: "deliveries", schema: w.schema}, func() string { return batchDeliveries(w.schema) }), ids)
 	for _, name := range slices.Sorted(maps.Keys(w.tables)) {
 		if name != "data" {
-			b.Queue(w.staleChildDelete(name), ids)
+			b.Queue(w.texts.get(textKey{kind: "stale", schema: w.schema, table: w.tables[name], extra: name}, func() string {
+				return w.staleChildDelete(name)
+			}), ids)
 		}
 	}
 	for _, c := range w.childInserts() {
@@ -131,16 +136,18 @@ func (w *schemaWrite) dataUpsert(now time.Time) (string, []any) {
 			byName[col].set(i, f.Value)
 		}
 	}
-	batched := fmt.Sprintf("$%d::timestamptz", len(cols)+1)
-	q, args := insertSQLFrom(ident(w.schema, "data"), cols,
-		[][2]string{{"_sdc_batched_at", batched}, {"_sdc_table_version", "NULL::bigint"}}, 1, "", byKey(0))
-	names := []string{ident("_sdc_received_at"), ident("_sdc_batched_at"), ident("_sdc_sequence"), ident("_sdc_table_version"), ident("_sdc_raw")}
-	for _, c := range cols[4:] {
-		names = append(names, c.name)
-	}
-	q += " ON CONFLICT (event_id) DO UPDATE SET " + setAll(names) +
-		" WHERE t._sdc_sequence < EXCLUDED._sdc_sequence"
-	return q, append(args, now)
+	q := w.texts.get(textKey{kind: "data", schema: w.schema, table: ts}, func() string {
+		batched := fmt.Sprintf("$%d::timestamptz", len(cols)+1)
+		q, _ := insertSQLFrom(ident(w.schema, "data"), cols,
+			[][2]string{{"_sdc_batched_at", batched}, {"_sdc_table_version", "NULL::bigint"}}, 1, "", byKey(0))
+		names := []string{ident("_sdc_received_at"), ident("_sdc_batched_at"), ident("_sdc_sequence"), ident("_sdc_table_version"), ident("_sdc_raw")}
+		for _, c := range cols[4:] {
+			names = append(names, c.name)
+		}
+		return q + " ON CONFLICT (event_id) DO UPDATE SET " + setAll(names) +
+			" WHERE t._sdc_sequence < EXCLUDED._sdc_sequence"
+	})
+	return q, append(insertArgs(cols), now)
 }
 
 // rejectedInsert logs rows to _sdc_rejected.
@@ -152,7 +159,10 @@ func (w *schemaWrite) rejectedInsert(rows []rejectedRow, now time.Time) (string,
 		reason.set(i, r.reason)
 		record.set(i, r.record)
 	}
-	q, args := insertSQL(ident(w.schema, "_sdc_rejected"), []*column{table, reason, record},
-		[][2]string{{"_sdc_rejected_at", "$4::timestamptz"}}, 1)
-	return q, append(args, now)
+	cols := []*column{table, reason, record}
+	q := w.texts.get(textKey{kind: "rejected", schema: w.schema}, func() string {
+		q, _ := insertSQL(ident(w.schema, "_sdc_rejected"), cols, [][2]string{{"_sdc_rejected_at", "$4::timestamptz"}}, 1)
+		return q
+	})
+	return q, append(insertArgs(cols), now)
 }

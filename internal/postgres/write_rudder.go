@@ -8,7 +8,7 @@ import (
 
 // rudderUpsert writes the RudderStack copies with the same sequence guard as data.
 func (w *schemaWrite) rudderUpsert() (string, []any) {
-	return rudderUpsertSQL(w.schema, w.g.events, func(e *ingest.Event) time.Time { return w.g.received[e] }, "<")
+	return rudderUpsertSQL(w.texts, w.schema, w.g.events, func(e *ingest.Event) time.Time { return w.g.received[e] }, "<")
 }
 
 // rudderUpsertSQL builds the rudder_events upsert. The event's JSON is stored once,
@@ -16,7 +16,7 @@ func (w *schemaWrite) rudderUpsert() (string, []any) {
 // from the columns when read. guard is "<" for ingest (an
 // older copy never overwrites a newer one) and "<=" for replay (the same
 // sequence is rewritten with the current mapping).
-func rudderUpsertSQL(schema string, evs []*ingest.Event, received func(*ingest.Event) time.Time, guard string) (string, []any) {
+func rudderUpsertSQL(texts *statementTexts, schema string, evs []*ingest.Event, received func(*ingest.Event) time.Time, guard string) (string, []any) {
 	n := len(evs)
 	cols := []*column{
 		textColumn("event_id", n), textColumn("message_id", n), textColumn("type", n), textColumn("event", n),
@@ -44,14 +44,16 @@ func rudderUpsertSQL(schema string, evs []*ingest.Event, received func(*ingest.E
 		cols[13].set(i, r.NonStringIDsJSON())
 		cols[14].set(i, e.Seq)
 	}
-	q, args := insertSQLFrom(ident(schema, "rudder_events"), cols, nil, 1, "", byKey(0))
-	names := make([]string, 0, len(cols)-1)
-	for _, c := range cols[1:] {
-		names = append(names, c.name)
-	}
-	q += " ON CONFLICT (event_id) DO UPDATE SET " + setAll(names) +
-		" WHERE t._sdc_sequence " + guard + " EXCLUDED._sdc_sequence"
-	return q, args
+	q := texts.get(textKey{kind: "rudder", schema: schema, extra: guard}, func() string {
+		q, _ := insertSQLFrom(ident(schema, "rudder_events"), cols, nil, 1, "", byKey(0))
+		names := make([]string, 0, len(cols)-1)
+		for _, c := range cols[1:] {
+			names = append(names, c.name)
+		}
+		return q + " ON CONFLICT (event_id) DO UPDATE SET " + setAll(names) +
+			" WHERE t._sdc_sequence " + guard + " EXCLUDED._sdc_sequence"
+	})
+	return q, insertArgs(cols)
 }
 
 func setOpt(c *column, i int, get func() (string, bool)) {

@@ -21,6 +21,7 @@ import (
 // tables and columns a batch needs, then sends every statement of the batch
 // in one pipeline, which Postgres runs as one transaction.
 type writer struct {
+	texts   statementTexts
 	pool    *pgxpool.Pool
 	schemas *schemaCache
 	m       *metrics.Metrics
@@ -151,5 +152,5 @@ func (s *writer) plan(ctx context.Context, g *schemaGroup) (*schemaWrite, error)
 			return nil, err
 		}
 	}
-	return newSchemaWrite(g, tables), nil
+	return newSchemaWrite(&s.texts, g, tables), nil
 }
