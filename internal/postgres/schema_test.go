@@ -163,14 +163,18 @@ func TestSchemaChangeWaitsInShortAttempts(t *testing.T) {
 	// A long reader holds the data table (as autovacuum or a slow query would).
 	blocker, err := pgx.Connect(ctx, b.url)
 	require.NoError(t, err)
-	defer blocker.Close(ctx)
 	tx, err := blocker.Begin(ctx)
 	require.NoError(t, err)
 	_, err = tx.Exec(ctx, `LOCK TABLE `+b.table("data")+` IN ACCESS SHARE MODE`)
 	require.NoError(t, err)
 	const held = 1500 * time.Millisecond
-	released := time.AfterFunc(held, func() { _ = tx.Rollback(ctx) })
-	defer released.Stop()
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		time.Sleep(held)
+		_ = tx.Rollback(ctx)
+	}()
+	defer func() { <-released; _ = blocker.Close(ctx) }() // the connection is the goroutine's until it has rolled back
 
 	wrote := make(chan error, 1)
 	go func() { // needs ADD COLUMN data__b: waits for the blocker
