@@ -34,7 +34,7 @@ type Config struct {
 	CommitDeadline time.Duration `env:"CIOLOADER_COMMIT_DEADLINE" flag:"commit-deadline" default:"3s" desc:"time a request may wait for its commit before it gets 503"`
 	BatchWorkers   int           `env:"CIOLOADER_BATCH_WORKERS" flag:"batch-workers" default:"2" desc:"group-commit transactions in flight at most; beyond the first, only while the one in flight is slow (see CIOLOADER_BATCH_STALL)"`
 	BatchGrowTo    int           `env:"CIOLOADER_BATCH_GROW_TO" flag:"batch-grow-to" default:"32" desc:"under load, a group commit with fewer events waits (up to CIOLOADER_BATCH_LINGER) for more; 0 = never wait"`
-	BatchLinger    time.Duration `env:"CIOLOADER_BATCH_LINGER" flag:"batch-linger" default:"2ms" desc:"longest wait for a group commit to grow to CIOLOADER_BATCH_GROW_TO events (only when the previous batch held more than one request, so a lone request never waits)"`
+	BatchLinger    time.Duration `env:"CIOLOADER_BATCH_LINGER" flag:"batch-linger" default:"2ms" desc:"longest wait for a group commit to grow to CIOLOADER_BATCH_GROW_TO events (only under load: when its first request was already queued; a request reaching an idle server never waits). Shorter than CIOLOADER_BATCH_STALL"`
 	BatchStall     time.Duration `env:"CIOLOADER_BATCH_STALL" flag:"batch-stall" default:"50ms" desc:"a group commit waits this long for the one in flight to end (taking every request that queued meanwhile) before it starts alongside it"`
 	BatchMaxEvents int           `env:"CIOLOADER_BATCH_MAX_EVENTS" flag:"batch-max-events" default:"500" desc:"most events in one group-commit transaction"`
 	QueueLen       int           `env:"CIOLOADER_QUEUE_LEN" flag:"queue-len" default:"10000" desc:"requests waiting for a writer before new ones get 503"`
@@ -158,8 +158,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("CIOLOADER_COMMIT_DEADLINE must be between 0 and 30s (Customer.io waits 4s)")
 	case c.AdminToken != "" && utf8.RuneCountInString(c.AdminToken) < minAdminToken:
 		return fmt.Errorf("CIOLOADER_ADMIN_TOKEN must be at least %d characters (it has %d): generate one with `openssl rand -hex 32`", minAdminToken, utf8.RuneCountInString(c.AdminToken))
-	case c.BatchGrowTo < 0 || c.BatchLinger < 0 || c.BatchLinger >= c.CommitDeadline:
-		return fmt.Errorf("CIOLOADER_BATCH_GROW_TO and CIOLOADER_BATCH_LINGER must not be negative, and the linger must be shorter than CIOLOADER_COMMIT_DEADLINE")
+	case c.BatchGrowTo < 0 || c.BatchLinger < 0 || c.BatchLinger >= c.BatchStall:
+		return fmt.Errorf("CIOLOADER_BATCH_GROW_TO and CIOLOADER_BATCH_LINGER must not be negative, and the linger must be shorter than CIOLOADER_BATCH_STALL (a lingering batch would start a second transaction)")
 	case c.BatchStall <= 0 || c.BatchStall >= c.CommitDeadline:
 		return fmt.Errorf("CIOLOADER_BATCH_STALL must be positive and shorter than CIOLOADER_COMMIT_DEADLINE")
 	case c.TokenCacheTTL <= 0:

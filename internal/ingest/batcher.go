@@ -35,8 +35,8 @@ type BatcherConfig struct {
 }
 
 func (c BatcherConfig) validate() error {
-	if c.Workers <= 0 || c.MaxEvents <= 0 || c.QueueLen <= 0 || c.Deadline <= 0 || c.Stall <= 0 || c.GrowTo < 0 || c.Linger < 0 {
-		return fmt.Errorf("batcher: workers, stall, max events, queue length and deadline must all be positive (got %+v)", c)
+	if c.Workers <= 0 || c.MaxEvents <= 0 || c.QueueLen <= 0 || c.Deadline <= 0 || c.Stall <= 0 || c.GrowTo < 0 || c.Linger < 0 || c.Linger >= c.Stall {
+		return fmt.Errorf("batcher: workers, stall, max events, queue length and deadline must all be positive, and linger shorter than stall (got %+v)", c)
 	}
 	return nil
 }
@@ -57,7 +57,6 @@ type Batcher struct {
 
 	turn      chan struct{} // holds the token when no worker has the turn
 	busySince atomic.Int64  // when the turn holder's commit started (Unix ns); 0 while it waits for work
-	busy      atomic.Bool   // the last batch held more than one request: collect may linger
 
 	mu     sync.RWMutex
 	closed bool
@@ -145,17 +144,21 @@ func (b *Batcher) work() {
 	defer linger.Stop()
 	for {
 		held := b.waitTurn(stall)
-		first, ok := <-b.queue
+		first, ok, loaded := b.first(held)
 		if !ok {
 			if held {
 				b.turn <- struct{}{}
 			}
 			return
 		}
+		if first == nil { // no turn, and nothing waiting: look again shortly
+			time.Sleep(b.cfg.Stall / 10)
+			continue
+		}
 		if held {
 			b.busySince.Store(time.Now().UnixNano())
 		}
-		batch := b.collect(first, linger)
+		batch := b.collect(first, loaded, linger)
 		b.gaugeQueue()
 		if len(batch) > 0 {
 			b.write(batch)
@@ -165,6 +168,26 @@ func (b *Batcher) work() {
 			b.turn <- struct{}{}
 		}
 	}
+}
+
+// first takes the request a transaction starts with. The turn holder waits
+// for one; loaded reports that one was already waiting (the server is under
+// load, so collect may linger for company). A worker without the turn (the
+// one in flight is slow) takes only a request already waiting, or none (nil):
+// it must not sit on the queue and later take requests one by one beside a
+// turn holder whose commits are quick again. ok is false once the queue is
+// closed and empty.
+func (b *Batcher) first(held bool) (j *job, ok, loaded bool) {
+	select {
+	case j, ok = <-b.queue:
+		return j, ok, true
+	default:
+	}
+	if !held {
+		return nil, true, false
+	}
+	j, ok = <-b.queue
+	return j, ok, false
 }
 
 // waitTurn waits for the turn: the one worker that may read the queue and
@@ -198,11 +221,11 @@ func (b *Batcher) waitTurn(stall *time.Timer) bool {
 
 // collect returns first plus whatever is queued now, up to MaxEvents, leaving
 // out requests whose deadline has already passed (their clients got 503).
-// Under load (the previous batch held more than one request) a batch below
-// GrowTo events also waits up to Linger for more to arrive: Postgres's cost
-// per transaction is then shared by more events. An idle server's lone
-// request never waits.
-func (b *Batcher) collect(first *job, linger *time.Timer) []*job {
+// Under load (first was already waiting when the worker came for it) a batch
+// below GrowTo events also waits up to Linger for more to arrive: Postgres's
+// cost per transaction is then shared by more events. A request that reaches
+// an idle worker never waits.
+func (b *Batcher) collect(first *job, loaded bool, linger *time.Timer) []*job {
 	now := time.Now()
 	batch := make([]*job, 0, 16)
 	events := 0
@@ -223,7 +246,7 @@ func (b *Batcher) collect(first *job, linger *time.Timer) []*job {
 	}()
 	for events < b.cfg.MaxEvents {
 		var expire <-chan time.Time // nil: take only what is queued now
-		if events < b.cfg.GrowTo && b.busy.Load() {
+		if events < b.cfg.GrowTo && loaded {
 			if !waiting {
 				waiting = true
 				linger.Reset(b.cfg.Linger)
@@ -239,7 +262,6 @@ func (b *Batcher) collect(first *job, linger *time.Timer) []*job {
 		}
 		add(j)
 	}
-	b.busy.Store(len(batch) > 1)
 	return batch
 }
 

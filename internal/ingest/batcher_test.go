@@ -176,38 +176,45 @@ func TestBatcherSecondTransactionWhenOneIsSlow(t *testing.T) {
 	require.ElementsMatch(t, []int{1, 1}, w.sizes())
 }
 
-// Ensure batches grow with load: after a batch of several requests, the next
-// one waits (up to Linger) until it holds GrowTo events, while after a lone
-// request nothing waits.
+// Ensure batches grow with load: a request that was already waiting when the
+// worker came for it (load) starts a batch that waits (up to Linger) until it
+// holds GrowTo events, while a request that reaches an idle worker is written
+// at once.
 func TestBatcherGrowsBatchesUnderLoad(t *testing.T) {
 	t.Parallel()
 	w := &recordingWriter{gate: make(chan struct{}, 100), entered: make(chan struct{}, 100)}
-	b := startBatcher(t, w, testConfig(func(c *BatcherConfig) { c.GrowTo, c.Linger = 3, time.Minute }))
+	b := startBatcher(t, w, testConfig(func(c *BatcherConfig) { c.GrowTo, c.Linger, c.Stall = 3, time.Minute, 2*time.Minute }))
 	var wg sync.WaitGroup
 	submit := func() { wg.Go(func() { require.NoError(t, b.Submit(context.Background(), req(1))) }) }
+	quiet := func(what string) {
+		t.Helper()
+		select {
+		case <-w.entered:
+			t.Fatal(what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 
-	submit() // A: alone, so it is written at once (the gate holds it there)
+	time.Sleep(50 * time.Millisecond) // the worker is idle, waiting on the queue
+	submit()                          // A reaches an idle worker: written at once (the gate holds it there)
 	w.waitEntered(t)
 	submit() // B and C queue behind A
 	submit()
 	require.Eventually(t, func() bool { return len(b.queue) == 2 }, time.Second, time.Millisecond)
-	w.gate <- struct{}{} // A commits; B and C follow at once, as A was alone
+	w.gate <- struct{}{} // A commits; B was waiting, so B and C wait for company
+	quiet("a batch below GrowTo was written at once under load")
+	submit() // D brings it to GrowTo: written without waiting out the linger
 	w.waitEntered(t)
 	w.gate <- struct{}{}
 	require.Eventually(t, func() bool { return len(w.sizes()) == 2 }, time.Second, time.Millisecond)
 
-	submit() // D: the last batch held two requests, so D waits for company
-	select {
-	case <-w.entered:
-		t.Fatal("a batch below GrowTo was written at once under load")
-	case <-time.After(100 * time.Millisecond):
-	}
-	submit() // E and F bring it to GrowTo: written without waiting out the linger
-	submit()
+	wg.Wait()
+	time.Sleep(50 * time.Millisecond) // idle again
+	submit()                          // E reaches an idle worker: written at once
 	w.waitEntered(t)
 	w.gate <- struct{}{}
 	wg.Wait()
-	require.Equal(t, []int{1, 2, 3}, w.sizes())
+	require.Equal(t, []int{1, 3, 1}, w.sizes())
 }
 
 // Ensure a batch stops growing at MaxEvents.

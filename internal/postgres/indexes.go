@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -55,9 +56,27 @@ func (ix lateIndex) ensure(ctx context.Context, pool *pgxpool.Pool, log *slog.Lo
 		return err
 	}
 	defer conn.Release()
+	// The lock is polled, not waited for: a session waiting in pg_advisory_lock
+	// holds a snapshot, which the other session's CREATE INDEX CONCURRENTLY
+	// must wait out, while that session holds the lock: a deadlock when two
+	// replicas start at once.
 	lock := "index:" + schema + "." + ix.name
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, lock); err != nil {
-		return err
+	for {
+		var got bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, lock).Scan(&got); err != nil {
+			return err
+		}
+		if got {
+			break
+		}
+		select { // another replica is building it
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if done, err := ix.done(ctx, pool, schema); err != nil || done {
+			return err
+		}
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, lock) //nolint:errcheck // the session ends with the connection anyway
 	if done, err := ix.done(ctx, pool, schema); err != nil || done {

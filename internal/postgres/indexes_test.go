@@ -62,3 +62,38 @@ func TestLateIndexesOnUpgrade(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, `SELECT to_regclass('dropped_shop.data') IS NOT NULL`).Scan(&recreated))
 	require.True(t, recreated)
 }
+
+// Two replicas starting at once both build the missing index: one builds it,
+// the other waits for it without holding a snapshot the build must outwait
+// (which Postgres would break as a deadlock, failing that replica's start).
+func TestLateIndexesTwoReplicasAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := testdb.New(t)
+	open := func() *postgres.Store {
+		store, err := postgres.Open(ctx, dbURL, storeConfig(4), slog.New(slog.DiscardHandler), nil)
+		require.NoError(t, err)
+		t.Cleanup(store.Close)
+		return store
+	}
+	a, b := open(), open()
+	_, err := a.CreateIntegration(ctx, "Busy Shop")
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `DROP INDEX busy_shop.event_facts_customer_last;
+		INSERT INTO busy_shop.event_facts (event_id, customer_id, event_name, occurred_at, _sdc_sequence)
+		SELECT 'e' || g, 'c' || (g % 1000), 'Email Sent', now() - g * interval '1 second', g FROM generate_series(1, 300000) g`)
+	require.NoError(t, err)
+
+	errs := make(chan error, 2)
+	for _, s := range []*postgres.Store{a, b} {
+		go func() { errs <- s.EnsureIntegrationObjects(ctx) }()
+	}
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+	var valid bool
+	require.NoError(t, conn.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = 'busy_shop.event_facts_customer_last'::regclass`).Scan(&valid))
+	require.True(t, valid)
+}

@@ -137,11 +137,17 @@ func (s *schemaCache) evolveTableRetrying(ctx context.Context, schema string, st
 		}
 		s.log.Debug("schema change waiting for its table lock; retrying", "schema", schema, "table", name, "attempt", attempt)
 		pause := time.Duration(10+rand.IntN(40)) * time.Millisecond
+		// The caller (evolve) holds st.mu: let other batches of the schema
+		// read its shape meanwhile. evolveTable re-reads the table under its
+		// lock, so what they change in between is seen.
+		st.mu.Unlock()
 		select {
 		case <-ctx.Done():
+			st.mu.Lock()
 			return nil, err
 		case <-time.After(pause):
 		}
+		st.mu.Lock()
 	}
 }
 

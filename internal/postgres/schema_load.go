@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -19,6 +20,7 @@ type tableState struct {
 	order   []string                  // cols' names in a stable order (SQL text stays the same → prepared once)
 	total   int                       // every column, system ones included (the cap counts them)
 	depth   int                       // level ids of a subtable
+	texts   sync.Map                  // statement texts rendered for this shape (see statementTexts)
 }
 
 type querier interface {

@@ -4,11 +4,12 @@ import "sync"
 
 // statementTexts caches the writer's statement texts. A text depends only on
 // the schema's name and the shape of the tables it writes, and a tableState
-// is never changed once made (evolution swaps in a new one), so each text is
-// rendered once per shape instead of on every batch: rendering was 17-22 % of
-// the server's CPU when each batch held one event (pprof, c=1). The shapes
-// evolution replaced stay cached; evolution only adds columns, up to the
-// column cap, so the cache stays small.
+// is never changed once made (evolution and reloads swap in a new one), so
+// each text is rendered once per shape instead of on every batch: rendering
+// was 17-22 % of the server's CPU when each batch held one event (pprof,
+// c=1). A text that depends on a table's shape is kept in that tableState
+// and goes with it; only the texts that depend on the schema's name alone
+// are kept here.
 type statementTexts struct{ m sync.Map } // textKey → string
 
 // textKey names one statement text.
@@ -25,10 +26,14 @@ func (c *statementTexts) get(k textKey, render func() string) string {
 	if c == nil {
 		return render()
 	}
-	if v, ok := c.m.Load(k); ok {
+	m := &c.m
+	if k.table != nil {
+		m, k.table = &k.table.texts, nil
+	}
+	if v, ok := m.Load(k); ok {
 		return v.(string)
 	}
 	s := render()
-	c.m.Store(k, s)
+	m.Store(k, s)
 	return s
 }

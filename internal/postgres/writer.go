@@ -38,6 +38,9 @@ func (s *writer) writeBatch(ctx context.Context, reqs []*ingest.Request) error {
 		}
 		plans = append(plans, p)
 	}
+	if !slices.ContainsFunc(plans, func(p *schemaWrite) bool { return len(p.g.events) > 0 || len(p.g.rejected) > 0 }) {
+		return nil // nothing to write (e.g. empty arrays)
+	}
 	now := s.now().UTC()
 	b := &pgx.Batch{}
 	b.Queue(writerPlanSettings)
@@ -45,9 +48,6 @@ func (s *writer) writeBatch(ctx context.Context, reqs []*ingest.Request) error {
 	for _, p := range plans {
 		p.queue(b, now)
 		p.queueTombstoneDrop(b, now)
-	}
-	if b.Len() == 0 {
-		return nil
 	}
 	// One pipeline ending in one Sync: Postgres runs it as a single implicit
 	// transaction, committed at the Sync, so a whole group commit costs one
