@@ -12,3 +12,11 @@ func (s *Store) FlushActivity(ctx context.Context) { s.activity.flush(ctx) }
 func (s *Store) PruneActivity(ctx context.Context, now time.Time) error {
 	return s.activity.prune(ctx, now)
 }
+
+// CachedTexts is how many statement texts the writer keeps outside the
+// tables' shapes (those depending on a schema's name alone).
+func (s *Store) CachedTexts() int {
+	n := 0
+	s.writer.texts.m.Range(func(any, any) bool { n++; return true })
+	return n
+}

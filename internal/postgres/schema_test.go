@@ -196,3 +196,19 @@ func TestSchemaChangeWaitsInShortAttempts(t *testing.T) {
 	require.NoError(t, <-wrote)
 	require.Equal(t, "x", b.scalar(t, `SELECT data__b FROM `+b.table("data")+` WHERE event_id = 'e2'`))
 }
+
+// Ensure the statement texts the writer caches do not pile up when every
+// batch reloads a table's shape: at the column cap, each batch with a key
+// past the cap re-reads the table, which makes a new shape each time.
+func TestStatementTextsDoNotPileUpAtTheColumnCap(t *testing.T) {
+	t.Parallel()
+	cfg := storeConfig(8)
+	cfg.MaxColumns = 9
+	b := setupWriteWith(t, cfg)
+	b.write(t, 1, event("e1", `{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7}`))
+	after := b.store.CachedTexts()
+	for i := range 20 {
+		b.write(t, int64(i+2), event(fmt.Sprintf("x%d", i), `{"a":1,"past_the_cap":true}`))
+	}
+	require.Equal(t, after, b.store.CachedTexts())
+}
