@@ -42,6 +42,15 @@ type eventContext struct {
 	Library     library     `json:"library"`
 	Integration integration `json:"integration"`
 	Traits      object      `json:"traits,omitempty"`
+	// Import marks an event cioloader imported from Customer.io's history
+	// (internal/history) rather than received by webhook; absent otherwise,
+	// so webhook events stay identical to the transformer's.
+	Import *importMark `json:"cioloader_import,omitempty"`
+}
+
+// importMark is context.cioloader_import: where an imported event came from.
+type importMark struct {
+	Source string `json:"source"`
 }
 
 type library struct {

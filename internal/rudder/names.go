@@ -1,6 +1,9 @@
 package rudder
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // UnknownEvent is the name of every event whose (object_type, metric) pair is not in
 // the transformer's table, including a missing or non-string object_type or metric.
@@ -199,3 +202,16 @@ func jsLower(s string) string {
 	}
 	return strings.ToLower(s)
 }
+
+// SpecPair reports whether (objectType, metric) is a pair of Customer.io's
+// reporting-webhooks spec: a delivery metric of that channel, or a subscription
+// metric (which the spec sends with every object type).
+func SpecPair(objectType, metric string) bool {
+	if _, ok := specMetrics[objectType]; !ok {
+		return false
+	}
+	return slices.Contains(specMetrics[objectType], metric) || slices.Contains(subscriptionMetrics, metric)
+}
+
+// LegacyPair splits a legacy body's event_type as the views split it (see legacyPair).
+func LegacyPair(eventType any) (objectType, metric string, ok bool) { return legacyPair(eventType) }

@@ -67,6 +67,7 @@ func Transform(obj map[string]any, opt Options) *Event {
 			Library:     library{Name: "unknown", Version: "unknown"},
 			Integration: integration{Name: integrationName},
 			Traits:      mapObject(obj, traitSources),
+			Import:      importOf(obj),
 		},
 		Type:       "track",
 		Event:      eventName(e.objectType, e.metric),
@@ -87,6 +88,19 @@ func Transform(obj map[string]any, opt Options) *Event {
 		e.w.ReceivedAt = opt.ReceivedAt.UTC().Format(isoMillis)
 	}
 	return e
+}
+
+// ImportKey is the top-level member that marks an event imported from
+// Customer.io's history: {"source": "..."} (see internal/history).
+const ImportKey = "cioloader_import"
+
+// importOf is the event's import mark, nil for a webhook event.
+func importOf(obj map[string]any) *importMark {
+	m, _ := obj[ImportKey].(map[string]any)
+	if src, ok := m["source"].(string); ok && src != "" {
+		return &importMark{Source: src}
+	}
+	return nil
 }
 
 // mapObject builds an object from sources, leaving out keys with no non-null source;
