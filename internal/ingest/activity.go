@@ -2,9 +2,9 @@ package ingest
 
 import "github.com/cioloader/cioloader/internal/domain"
 
-// activity counts a request's accepted events by (object_type, metric), for
+// Activity counts a request's accepted events by (object_type, metric), for
 // Usage.RecordActivity. Objects that are not usable events are not counted.
-func activity(r *Request) map[domain.ActivityKey]int64 {
+func Activity(r *Request) map[domain.ActivityKey]int64 {
 	counts := make(map[domain.ActivityKey]int64, 4)
 	for _, e := range r.Events {
 		ot, _ := e.Rudder.ObjectType()

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cioloader/cioloader/internal/history"
 	"github.com/cioloader/cioloader/internal/rudder"
 	"github.com/cioloader/cioloader/internal/stitch"
 	"github.com/cioloader/cioloader/internal/webhook"
@@ -19,6 +20,11 @@ type Event struct {
 	Raw    []byte // _sdc_raw
 	Flat   stitch.Result
 	Rudder *rudder.Event
+	// Twin is the event_id an import from Customer.io's history gives this
+	// event's occurrence (history.EventID), for a webhook event that records
+	// one; "" otherwise. The writer deletes the imported copy by it, so an
+	// occurrence is stored once (SPEC 11).
+	Twin string
 }
 
 // Request is everything one delivery asks to be written, as one atomic unit.
@@ -64,6 +70,29 @@ func (s *Sequencer) Next(n int) int64 {
 // Prepare flattens and transforms a decoded body for schema. It is pure CPU
 // work and runs on the request's goroutine, outside the writer's critical path.
 func Prepare(schema string, receivedAt time.Time, b webhook.Batch, seq *Sequencer, lim stitch.Limits) *Request {
+	first := seq.Next(max(len(b.Events), 1))
+	return prepare(schema, receivedAt, b, func(i int) int64 { return first + int64(i) }, lim)
+}
+
+// PrepareImported is Prepare for events imported from Customer.io's history
+// (internal/history): each event's _sdc_sequence is its timestamp in Unix
+// nanoseconds, so an import run again rewrites nothing (the sequence guard
+// keeps the row), and any copy received by webhook, whose sequence is its
+// later receipt time, wins over the imported one.
+func PrepareImported(schema string, receivedAt time.Time, b webhook.Batch, lim stitch.Limits) *Request {
+	return prepare(schema, receivedAt, b, func(i int) int64 {
+		secs, _ := importedSeconds(b.Events[i].Body)
+		return secs * int64(time.Second)
+	}, lim)
+}
+
+// importedSeconds is an imported event's timestamp.
+func importedSeconds(body map[string]any) (int64, bool) {
+	o, ok := history.OccurrenceOf(body)
+	return o.Timestamp, ok
+}
+
+func prepare(schema string, receivedAt time.Time, b webhook.Batch, seq func(i int) int64, lim stitch.Limits) *Request {
 	r := &Request{
 		Schema:     schema,
 		ReceivedAt: receivedAt,
@@ -71,16 +100,28 @@ func Prepare(schema string, receivedAt time.Time, b webhook.Batch, seq *Sequence
 		Rejected:   b.Rejected,
 		Replaced:   b.Replaced,
 	}
-	first := seq.Next(max(len(b.Events), 1))
 	opt := rudder.Options{Namespace: schema, ReceivedAt: receivedAt}
 	for i, e := range b.Events {
 		r.Events[i] = Event{
 			ID:     e.ID,
-			Seq:    first + int64(i),
+			Seq:    seq(i),
 			Raw:    e.Raw,
 			Flat:   stitch.Flatten(e.Body, lim),
 			Rudder: rudder.Transform(e.Body, opt),
+			Twin:   twin(e.Body),
 		}
 	}
 	return r
+}
+
+// twin is the imported event_id of a webhook event's occurrence, "" for an
+// imported event or one that records no occurrence.
+func twin(body map[string]any) string {
+	if history.Imported(body) {
+		return ""
+	}
+	if o, ok := history.OccurrenceOf(body); ok {
+		return history.EventID(o)
+	}
+	return ""
 }

@@ -107,7 +107,7 @@ func (s *Service) Ingest(ctx context.Context, d Delivery) (Result, error) {
 		return Result{}, err
 	}
 	s.usage.MarkUsed(d.Target.URLID)
-	s.usage.RecordActivity(d.Target.IntegrationID, d.ReceivedAt, activity(req))
+	s.usage.RecordActivity(d.Target.IntegrationID, d.ReceivedAt, Activity(req))
 	return res, nil
 }
 

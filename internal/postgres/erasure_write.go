@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -67,12 +66,7 @@ func (w *schemaWrite) queueTombstoneDrop(b *pgx.Batch, now time.Time) {
 			probIDs, probRecs = append(probIDs, e.ID), append(probRecs, truncateRecord(e.Raw))
 		}
 	}
-	var subtables []string
-	for _, name := range slices.Sorted(maps.Keys(w.tables)) {
-		if name != "data" {
-			subtables = append(subtables, name)
-		}
-	}
+	subtables := w.subtables()
 	q := w.texts.get(textKey{kind: "tombstone", schema: w.schema, extra: strings.Join(subtables, "\x00")}, func() string {
 		return tombstoneDropSQL(w.schema, subtables)
 	})
@@ -99,15 +93,7 @@ func tombstoneDropSQL(schema string, subtables []string) string {
 		CROSS JOIN LATERAL unnest(cioloader.erasure_keys(cioloader.try_jsonb(r.rec))) AS k(key)
 		%s
 		GROUP BY r.rec)`, tomb)}
-	tables := append([]string{"data", "rudder_events", "event_facts"}, subtables...) // the first three keyed on event_id
-	keyedOnID := 3
-	for i, t := range tables {
-		key := "_sdc_source_key_event_id"
-		if i < keyedOnID {
-			key = "event_id"
-		}
-		ctes = append(ctes, fmt.Sprintf(`d%d AS (DELETE FROM %s WHERE %s = ANY (ARRAY(SELECT event_id FROM hit)))`, i, ident(schema, t), ident(key)))
-	}
+	ctes = append(ctes, deleteEventCTEs(schema, subtables, "ARRAY(SELECT event_id FROM hit)")...)
 	// The dropped events' deliveries (a delivery is one person's): every CTE reads the
 	// statement's snapshot, so event_facts still holds the rows d2 deletes.
 	ctes = append(ctes, fmt.Sprintf(`dd AS (DELETE FROM %s WHERE (delivery_id, object_type) IN (%s))`,

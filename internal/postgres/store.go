@@ -48,7 +48,8 @@ func (c Config) validate() error {
 //   - replayer: CountEvents and Replay;
 //   - eraser: Erase and ListErasures;
 //   - refusals: refused deliveries by reason, and _sdc_rejected rows;
-//   - activity: events received per hour, object_type and metric.
+//   - activity: events received per hour, object_type and metric;
+//   - imports: history imports' progress and their look-ups.
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
@@ -60,6 +61,7 @@ type Store struct {
 	*eraser
 	*refusals
 	*activity
+	*imports
 }
 
 // Run keeps the caches honest and flushes what is counted in memory
@@ -114,6 +116,7 @@ func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metric
 		eraser:   &eraser{pool: pool, m: m},
 		refusals: newRefusals(pool, log),
 		activity: newActivity(pool, log, now),
+		imports:  &imports{pool: pool, schemas: schemas, log: log},
 	}
 }
 

@@ -53,6 +53,9 @@ var factColumns = [][2]string{
 		     WHEN 'array' THEN d._sdc_raw#>>'{data,recipients,0,failure_message}'
 		     WHEN 'object' THEN d._sdc_raw#>>'{data,recipients,failure_message}' END)`},
 	{"_sdc_sequence", "d._sdc_sequence"},
+	// Where an event came from: the import mark's source for an event imported
+	// from Customer.io's history (internal/history), NULL for a webhook event.
+	{"source", `d._sdc_raw#>>'{cioloader_import,source}'`},
 }
 
 // factTypes are the columns' types (text unless named).
@@ -74,7 +77,7 @@ func factsDDL(schema string) []string {
 	}
 	cols[0] = "event_id text NOT NULL CONSTRAINT event_facts_pkey PRIMARY KEY"
 	f := ident(schema, "event_facts")
-	return []string{
+	return []string{factsUpgrade(schema),
 		fmt.Sprintf(`DO $facts$
 BEGIN
 	IF to_regclass(%[3]s) IS NOT NULL THEN
@@ -86,6 +89,19 @@ BEGIN
 	%[4]s;
 END $facts$`, f, strings.Join(cols, ",\n\t\t"), quoteLiteral(f), factsFill(schema, "", "<")),
 	}
+}
+
+// factsUpgrade adds the source column (a release added it) to an event_facts made
+// before it; webhook events' NULL is its right value, so nothing is rewritten. It
+// alters only a table that lacks it, so a start with nothing to upgrade takes no lock.
+func factsUpgrade(schema string) string {
+	return fmt.Sprintf(`DO $upgrade$
+BEGIN
+	IF to_regclass(%[2]s) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM information_schema.columns
+		WHERE table_schema = %[3]s AND table_name = 'event_facts' AND column_name = 'source') THEN
+		ALTER TABLE %[1]s ADD COLUMN source text;
+	END IF;
+END $upgrade$`, ident(schema, "event_facts"), quoteLiteral(ident(schema, "event_facts")), quoteLiteral(schema))
 }
 
 // factsFill is the INSERT that (re)writes event_facts from data's rows matching
@@ -117,7 +133,7 @@ const eventsSelect = `SELECT f.event_id, f.object_type, f.metric, f.event_name, 
        f.delivery_id, f.campaign_id, f.broadcast_id, f.action_id, f.journey_id, f.received_at,
        d._sdc_raw AS raw,
        f.newsletter_id, f.transactional_message_id, f.parent_action_id, f.trigger_event_id, f.content_id,
-       f.failure_message
+       f.failure_message, coalesce(f.source, 'webhook') AS source
 FROM %[1]s f LEFT JOIN %[2]s d ON d.event_id = f.event_id`
 
 // funnelSelect is delivery_funnel: one row per delivery and object type, with the

@@ -201,7 +201,7 @@ func TestReadmeQueries(t *testing.T) {
 // in order (SPEC 5.1, plus raw for the fields the view does not name).
 var eventsColumns = []string{"event_id", "object_type", "metric", "event_name", "occurred_at", "customer_id", "email",
 	"delivery_id", "campaign_id", "broadcast_id", "action_id", "journey_id", "received_at", "raw",
-	"newsletter_id", "transactional_message_id", "parent_action_id", "trigger_event_id", "content_id", "failure_message"}
+	"newsletter_id", "transactional_message_id", "parent_action_id", "trigger_event_id", "content_id", "failure_message", "source"}
 
 func viewColumns(t *testing.T, conn *pgx.Conn, schema, view string) []string {
 	t.Helper()

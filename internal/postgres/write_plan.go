@@ -26,6 +26,9 @@ type schemaWrite struct {
 	// tombstoned counts the batch's events dropped because their person was
 	// erased (queueTombstoneDrop), read when the pipeline runs.
 	tombstoned int64
+	// twinsDropped counts the imported copies of the batch's webhook events
+	// deleted (queueTwinDrop), read when the pipeline runs.
+	twinsDropped int64
 }
 
 func newSchemaWrite(texts *statementTexts, g *schemaGroup, tables map[string]*tableState) *schemaWrite {

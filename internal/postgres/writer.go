@@ -47,6 +47,7 @@ func (s *writer) writeBatch(ctx context.Context, reqs []*ingest.Request) error {
 	queueErasureGuards(b, plans)
 	for _, p := range plans {
 		p.queue(b, now)
+		p.queueTwinDrop(b)
 		p.queueTombstoneDrop(b, now)
 	}
 	// One pipeline ending in one Sync: Postgres runs it as a single implicit
@@ -58,6 +59,7 @@ func (s *writer) writeBatch(ctx context.Context, reqs []*ingest.Request) error {
 	for _, p := range plans {
 		p.count(s.m)
 		p.countTombstoned(s.m)
+		p.countTwins(s.m)
 	}
 	return nil
 }
