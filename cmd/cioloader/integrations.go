@@ -26,6 +26,7 @@ type adminCall struct {
 	e      env
 	svc    *admin.Service
 	store  *postgres.Store // for replay, which is not an admin use case
+	cfg    *config.Config
 	args   []string
 	asJSON bool
 }
@@ -43,7 +44,7 @@ func adminCommand(e env, use, short, long string, args cobra.PositionalArgs, run
 	return configured(cmd, e, func(ctx context.Context, cfg *config.Config, args []string) error {
 		return withStore(ctx, e, cfg, cmd.CommandPath(), func(store *postgres.Store) error {
 			svc := &admin.Service{Store: store, BaseURL: cfg.BaseURL(), TombstoneTTL: cfg.TombstoneTTL}
-			return run(ctx, &adminCall{e: e, svc: svc, store: store, args: args, asJSON: *asJSON})
+			return run(ctx, &adminCall{e: e, svc: svc, store: store, cfg: cfg, args: args, asJSON: *asJSON})
 		})
 	})
 }

@@ -107,6 +107,7 @@ func (s *Server) routes() {
 	a.GET("/:id/erasures", s.listErasures)
 	a.GET("/:id/rejections", s.listRejections)
 	a.GET("/:id/activity", s.integrationActivity)
+	a.GET("/:id/imports", s.listImports)
 
 	s.adminPage()
 }

@@ -85,6 +85,9 @@ func (s *imports) units(ctx context.Context, importID int64) ([]domain.ImportUni
 	if err != nil {
 		return nil, fmt.Errorf("import progress: %w", translate(err))
 	}
+	if units == nil {
+		units = []domain.ImportUnit{}
+	}
 	return units, nil
 }
 
