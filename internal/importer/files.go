@@ -30,6 +30,11 @@ func (im *Importer) Files(ctx context.Context, in domain.Integration, paths []st
 	if err != nil {
 		return domain.Import{}, err
 	}
+	for _, u := range units {
+		if err := validateFile(ctx, u); err != nil {
+			return domain.Import{}, err // nothing of a malformed file is written, nor of the others
+		}
+	}
 	imp, err := im.Store.ResumableImport(ctx, in.ID, domain.ImportFile)
 	if err != nil {
 		return domain.Import{}, err
@@ -125,9 +130,6 @@ func (im *Importer) file(ctx context.Context, in domain.Integration, imp *domain
 			return err
 		}
 		defer f.Close()
-		if err := validate(f); err != nil {
-			return err // nothing of a malformed file is written
-		}
 		if offset = mustAtoi(saved.Position); offset > 0 {
 			fi, err := f.Stat()
 			if err != nil {
@@ -136,9 +138,6 @@ func (im *Importer) file(ctx context.Context, in domain.Integration, imp *domain
 			if offset > fi.Size() {
 				return domain.Errorf(domain.ErrInvalid, "the file is shorter than when its import was interrupted (offset %d): it changed; import it under another name", offset)
 			}
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
 		}
 		r = f
 	}
@@ -176,16 +175,22 @@ func mustAtoi(s string) int64 {
 	return n
 }
 
-// validate reads a whole file as the object reader will, writing nothing.
-func validate(r io.ReadSeeker) error {
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return err
+// validateFile reads a whole file as the object reader will, writing
+// nothing (standard input is checked as it is read).
+func validateFile(ctx context.Context, unit string) error {
+	if unit == Stdin {
+		return nil
 	}
-	objs := newObjectReader(bufio.NewReaderSize(r, 1<<20), 0)
+	f, err := os.Open(unit)
+	if err != nil {
+		return domain.Errorf(domain.ErrInvalid, "%s: %v", unit, errors.Unwrap(err))
+	}
+	defer f.Close()
+	objs := newObjectReader(bufio.NewReaderSize(f, 1<<20), 0)
 	for {
-		chunk, _, err := objs.next(context.Background(), 10000)
+		chunk, _, err := objs.next(ctx, 10000)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", unit, err)
 		}
 		if len(chunk) < 10000 {
 			return nil

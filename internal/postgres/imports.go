@@ -94,6 +94,9 @@ func (s *imports) units(ctx context.Context, importID int64) ([]domain.ImportUni
 // SaveImportProgress moves unit of import importID to position (done when the
 // unit is finished) and adds delta to the import's counts, in one transaction.
 func (s *imports) SaveImportProgress(ctx context.Context, importID int64, unit, position string, done bool, delta domain.ImportCounts) error {
+	if delta.Skipped == nil {
+		delta.Skipped = map[string]int64{}
+	}
 	skipped, err := json.Marshal(delta.Skipped)
 	if err != nil {
 		return err
