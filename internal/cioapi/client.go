@@ -112,6 +112,7 @@ func (c *Client) Messages(ctx context.Context, q Query) (Page, error) {
 	v.Set("limit", strconv.Itoa(q.Limit))
 	v.Set("start_ts", strconv.FormatInt(q.Start.Unix(), 10))
 	v.Set("end_ts", strconv.FormatInt(q.End.Unix(), 10))
+	v.Set("drafts", "true") // a drafted message is a reporting-webhook event too
 	if q.Cursor != "" {
 		v.Set("start", q.Cursor)
 	}

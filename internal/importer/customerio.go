@@ -115,7 +115,7 @@ func (im *Importer) CustomerIO(ctx context.Context, in domain.Integration, opt C
 	}
 	run := &cioRun{im: im, in: in, imp: imp, opt: opt, progress: progress, known: since != nil, windows: len(ws)}
 	err = run.walk(ctx, ws, done, first, firstIdx)
-	return *imp, im.finish(imp, err)
+	return *imp, im.finish(ctx, imp, err)
 }
 
 // sameRange: opt asks for the range imp was started with.

@@ -55,7 +55,7 @@ func (im *Importer) Files(ctx context.Context, in domain.Integration, paths []st
 		imp = &created
 		for _, u := range units { // the set of files is how a restart finds this import
 			if err := im.Store.SaveImportProgress(ctx, imp.ID, u, "0", false, domain.ImportCounts{}); err != nil {
-				return *imp, im.finish(imp, err)
+				return *imp, im.finish(ctx, imp, err)
 			}
 		}
 	}
@@ -63,10 +63,10 @@ func (im *Importer) Files(ctx context.Context, in domain.Integration, paths []st
 	for i, u := range units {
 		st.Unit, st.UnitNo = u, i+1
 		if err := im.file(ctx, in, imp, u, done[u], stdin, &st, progress); err != nil {
-			return *imp, im.finish(imp, fmt.Errorf("%s: %w", u, err))
+			return *imp, im.finish(ctx, imp, fmt.Errorf("%s: %w", u, err))
 		}
 	}
-	return *imp, im.finish(imp, nil)
+	return *imp, im.finish(ctx, imp, nil)
 }
 
 // fileUnits are the absolute paths of paths (Stdin as is), checked readable,

@@ -160,8 +160,11 @@ func joinArray(objects [][]byte) []byte {
 
 // finish records how an import ended: done, interrupted (ctx cancelled) or
 // failed with err's message.
-func (im *Importer) finish(imp *domain.Import, err error) error {
+func (im *Importer) finish(ctx context.Context, imp *domain.Import, err error) error {
 	state, msg := domain.ImportDone, ""
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err() // what failed failed because the import was stopped
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
@@ -170,7 +173,7 @@ func (im *Importer) finish(imp *domain.Import, err error) error {
 		state, msg = domain.ImportFailed, err.Error()
 	}
 	// The caller's ctx may be what ended it: the final state is written anyway.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if ferr := im.Store.FinishImport(ctx, imp.ID, state, msg); ferr != nil && err == nil {
 		return ferr

@@ -179,5 +179,10 @@ func (c *eventContext) appendTo(b []byte) []byte {
 		b = append(b, `,"traits":`...)
 		b = c.Traits.appendTo(b)
 	}
+	if c.Import != nil {
+		b = append(b, `,"cioloader_import":{"source":`...)
+		b = appendString(b, c.Import.Source)
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
