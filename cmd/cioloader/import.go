@@ -164,9 +164,7 @@ func runImport(ctx context.Context, c *adminCall, flags importFlags, run importR
 		return domain.Errorf(domain.ErrInvalid, "integration %q is deleted: nothing is imported into it", in.Name)
 	}
 	cfg := c.cfg
-	batcher, err := ingest.NewBatcher(c.store, ingest.BatcherConfig{
-		Workers: 1, Stall: cfg.BatchStall, MaxEvents: cfg.BatchMaxEvents, QueueLen: 4, Deadline: 2 * time.Minute,
-	}, slog.New(slog.DiscardHandler), nil)
+	batcher, err := ingest.NewBatcher(c.store, importer.BatcherConfig(cfg.BatchMaxEvents, cfg.BatchStall), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package importer_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/cioloader/cioloader/internal/apptest"
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/importer"
+	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/testdb"
 )
 
@@ -36,7 +38,14 @@ func setup(t *testing.T) *testBundle {
 	conn, err := pgx.Connect(context.Background(), a.DatabaseURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-	im := &importer.Importer{Store: a.Store, Submit: a.Batcher, Limits: app.FlattenLimits(a.Config), Metrics: a.Metrics,
+	// The import's own group commit, as cioloader import makes it, beside the server's.
+	batcher, err := ingest.NewBatcher(a.Store, importer.BatcherConfig(a.Config.BatchMaxEvents, a.Config.BatchStall), slog.New(slog.DiscardHandler), nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = batcher.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	im := &importer.Importer{Store: a.Store, Submit: batcher, Limits: app.FlattenLimits(a.Config), Metrics: a.Metrics,
 		RetryPause: 10 * time.Millisecond}
 	return &testBundle{app: a, in: in, url: u, im: im, conn: conn}
 }

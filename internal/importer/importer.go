@@ -53,6 +53,14 @@ type Importer struct {
 	RetryPause time.Duration
 }
 
+// BatcherConfig is the group commit an import writes through: one
+// transaction at a time (an import is one writer, and a server's ingest must
+// keep its share of the database), and a deadline long enough for a large
+// chunk on a busy database, since nobody is waiting on the other end.
+func BatcherConfig(maxEvents int, stall time.Duration) ingest.BatcherConfig {
+	return ingest.BatcherConfig{Workers: 1, Stall: stall, MaxEvents: maxEvents, QueueLen: 4, Deadline: 2 * time.Minute}
+}
+
 // Status is an import's progress, for a progress bar.
 type Status struct {
 	Unit          string // the window or file being read
