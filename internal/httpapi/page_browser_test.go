@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cioloader/cioloader/internal/apptest"
+	"github.com/cioloader/cioloader/internal/domain"
 )
 
 // browserBudget bounds the whole browser session: start, every wait, and the
@@ -106,7 +107,7 @@ func TestAdminPageBrowser(t *testing.T) {
 	// and empty tables show their message without a header row.
 	b.waitJS(t, "activity empty state", `!document.querySelector('[data-testid="activity-empty"]').hidden && `+
 		`document.querySelector('[data-testid="activity-body"]').hidden`)
-	b.waitJS(t, "empty tables hidden", `['urls', 'rejections', 'erasures'].every(x => `+
+	b.waitJS(t, "empty tables hidden", `['urls', 'rejections', 'erasures', 'imports'].every(x => `+
 		`!document.querySelector('[data-testid="' + x + '-empty"]').hidden && `+
 		`document.querySelector('[data-testid="' + x + '-table"]').closest(".table-wrap").hidden)`)
 	// Every card of the detail has a heading of the same level.
@@ -210,6 +211,22 @@ func TestAdminPageBrowser(t *testing.T) {
 	require.Contains(t, b.textOf(t, `[data-testid="rejection-record"] pre`), `<i>kept as text</i>`)
 	require.Equal(t, "0", b.eval(t, `String(document.querySelectorAll('[data-testid="rejection-record"] i').length)`))
 	require.Regexp(t, `(UTC|GMT|[A-Z]{3,4})`, b.textOf(t, `[data-testid="rejection-row"] td`), "times show their zone")
+
+	// A history import (run from the CLI) is listed with its range, state and counts.
+	in, err := app.Store.FindIntegration(context.Background(), "browser_test")
+	require.NoError(t, err)
+	from, to := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)
+	imp, err := app.Store.StartImport(context.Background(), in, domain.ImportCustomerIO, "eu", &from, &to, true)
+	require.NoError(t, err)
+	require.NoError(t, app.Store.SaveImportProgress(context.Background(), imp.ID, "2025-06-01T00:00:00Z/2025-12-01T00:00:00Z", "", true,
+		domain.ImportCounts{Requests: 3, Deliveries: 2500, EventsWritten: 9100, EventsExisting: 12}))
+	require.NoError(t, app.Store.FinishImport(context.Background(), imp.ID, domain.ImportDone, ""))
+	imports := `[data-testid="import-row"]`
+	b.refreshUntil(t, "import listed", `document.querySelectorAll('`+imports+`').length === 1`)
+	require.Equal(t, "done", b.textOf(t, imports+` [data-testid="import-state"]`))
+	require.Equal(t, "9,100 written, 12 already stored", b.textOf(t, imports+` [data-testid="import-events"]`))
+	require.Contains(t, b.textOf(t, imports), "Customer.io App API (eu)")
+	require.Contains(t, b.textOf(t, imports), "2025-06-01 – 2025-12-01")
 
 	// Every field has a label (a visible one, or one for screen readers only).
 	require.Equal(t, "", b.eval(t, `Array.from(document.querySelectorAll("input, select, textarea"))`+

@@ -355,6 +355,7 @@
           state.detail = d;
           renderDetail(d);
           loadErasures(id, seq);
+          loadImports(id, seq);
           loadRejections(id, seq);
           loadActivity(id, seq);
         },
@@ -447,6 +448,43 @@
       });
       tr.appendChild(el("td", { "data-testid": "erasure-deleted" }, e.completed_at ? parts.join(", ") : "not completed: run it again"));
       tr.appendChild(el("td", { title: e.tombstones_until || "" }, fmtTime(e.tombstones_until)));
+      tb.appendChild(tr);
+    });
+  }
+
+  // loadImports shows the integration's history imports (read-only: they run from the CLI).
+  function loadImports(id, seq) {
+    api("GET", "/v1/integrations/" + encodeURIComponent(id) + "/imports").then(function (list) {
+      if (seq !== state.detailSeq) return;
+      say($("imports-error"), "");
+      renderImports(list || []);
+    }, report($("imports-error")));
+  }
+
+  function fmtDay(s) {
+    return s ? String(s).slice(0, 10) : "…";
+  }
+
+  function renderImports(list) {
+    var tb = $("imports");
+    tb.textContent = "";
+    show($("imports-empty"), list.length === 0);
+    show($("imports-wrap"), list.length > 0);
+    list.forEach(function (im) {
+      var tr = el("tr", { "data-testid": "import-row", "data-import-id": String(im.id) });
+      tr.appendChild(el("td", null, im.id));
+      tr.appendChild(el("td", null, im.source === "customerio" ? "Customer.io App API" + (im.region ? " (" + im.region + ")" : "") : "files"));
+      tr.appendChild(el("td", null, im.source === "customerio" ? fmtDay(im.range_start) + " – " + fmtDay(im.range_end) : ""));
+      var state = im.state;
+      if (state === "running") state += " · last progress " + fmtAgo(im.updated_at);
+      tr.appendChild(el("td", { "data-testid": "import-state", title: im.updated_at || "" }, state));
+      var units = im.units || [];
+      var done = units.filter(function (u) { return u.done; }).length;
+      tr.appendChild(el("td", null, done + " of " + plural(units.length, im.source === "customerio" ? "window" : "file") + " · " +
+        fmtCount(im.deliveries) + (im.source === "customerio" ? " deliveries" : " objects")));
+      tr.appendChild(el("td", { "data-testid": "import-events" }, fmtCount(im.events_written) + " written, " +
+        fmtCount(im.events_existing) + " already stored" + (im.events_replaced ? ", " + fmtCount(im.events_replaced) + " replaced by webhook copies" : "")));
+      tr.appendChild(el("td", null, im.last_error || ""));
       tb.appendChild(tr);
     });
   }
