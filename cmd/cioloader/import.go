@@ -18,7 +18,6 @@ import (
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/importer"
 	"github.com/cioloader/cioloader/internal/ingest"
-	"github.com/cioloader/cioloader/internal/metrics"
 )
 
 // appAPIKeyEnv holds the Customer.io App API key (never a flag value: flags
@@ -175,7 +174,7 @@ func runImport(ctx context.Context, c *adminCall, flags importFlags, run importR
 	wg.Go(func() { _ = c.store.Run(sctx) }) // flushes the activity counts, last at its end
 	defer func() { stopBatcher(); stopStore(); wg.Wait() }()
 
-	im := &importer.Importer{Store: c.store, Submit: batcher, Limits: app.FlattenLimits(cfg), Metrics: metrics.New()}
+	im := &importer.Importer{Store: c.store, Submit: batcher, Limits: app.FlattenLimits(cfg)}
 	bar := newImportBar(c.e.stderr, flags.quiet, in.Schema)
 	start := time.Now()
 	imp, err := run(ctx, im, in, bar.update)

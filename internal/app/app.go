@@ -48,6 +48,7 @@ func New(ctx context.Context, cfg *config.Config, dbURL string, log *slog.Logger
 		store.Close()
 		return nil, err
 	}
+	m.WatchImports(store.ImportedEvents)
 	batcher, err := ingest.NewBatcher(store, ingest.BatcherConfig{
 		Workers: cfg.BatchWorkers, Stall: cfg.BatchStall, GrowTo: cfg.BatchGrowTo, Linger: cfg.BatchLinger, MaxEvents: cfg.BatchMaxEvents, QueueLen: cfg.QueueLen, Deadline: cfg.CommitDeadline,
 	}, log, m)

@@ -45,7 +45,7 @@ func setup(t *testing.T) *testBundle {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = batcher.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	im := &importer.Importer{Store: a.Store, Submit: batcher, Limits: app.FlattenLimits(a.Config), Metrics: a.Metrics,
+	im := &importer.Importer{Store: a.Store, Submit: batcher, Limits: app.FlattenLimits(a.Config),
 		RetryPause: 10 * time.Millisecond}
 	return &testBundle{app: a, in: in, url: u, im: im, conn: conn}
 }

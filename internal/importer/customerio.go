@@ -294,7 +294,7 @@ func (r *cioRun) page(ctx context.Context, messages []map[string]any) (domain.Im
 	if len(bodies) == 0 && len(rejected) == 0 {
 		return delta, nil
 	}
-	n, err := r.im.write(ctx, r.in, domain.ImportCustomerIO, bodies, rejected, true)
+	n, err := r.im.write(ctx, r.in, bodies, rejected, true)
 	if err != nil {
 		return delta, err
 	}

@@ -148,7 +148,7 @@ func (im *Importer) file(ctx context.Context, in domain.Integration, imp *domain
 		if err != nil {
 			return err
 		}
-		n, werr := im.write(ctx, in, domain.ImportFile, chunk, nil, false)
+		n, werr := im.write(ctx, in, chunk, nil, false)
 		if werr != nil {
 			return werr
 		}

@@ -17,7 +17,6 @@ import (
 	"github.com/cioloader/cioloader/internal/domain"
 	"github.com/cioloader/cioloader/internal/history"
 	"github.com/cioloader/cioloader/internal/ingest"
-	"github.com/cioloader/cioloader/internal/metrics"
 	"github.com/cioloader/cioloader/internal/stitch"
 	"github.com/cioloader/cioloader/internal/webhook"
 )
@@ -39,12 +38,11 @@ type Store interface {
 
 // Importer runs imports. Submit is the group commit (ingest.Batcher).
 type Importer struct {
-	Store   Store
-	Submit  ingest.Submitter
-	Limits  stitch.Limits
-	Metrics *metrics.Metrics
-	Log     *slog.Logger
-	Now     func() time.Time // time.Now when nil
+	Store  Store
+	Submit ingest.Submitter
+	Limits stitch.Limits
+	Log    *slog.Logger
+	Now    func() time.Time // time.Now when nil
 	// ChunkEvents bounds the events of one write (default 2000).
 	ChunkEvents int
 	// Retries of a write the database could not take (unavailable, deadline),
@@ -86,7 +84,7 @@ func (im *Importer) chunk() int {
 // write submits events (reporting-webhook objects as JSON) and rejected
 // objects for in, through the ingest path, in chunks, retrying what the
 // database could not take for the moment. It returns the ids written.
-func (im *Importer) write(ctx context.Context, in domain.Integration, source string, objects [][]byte, rejected []webhook.Rejection, imported bool) (int, error) {
+func (im *Importer) write(ctx context.Context, in domain.Integration, objects [][]byte, rejected []webhook.Rejection, imported bool) (int, error) {
 	written := 0
 	for start := 0; start < len(objects) || (start == 0 && len(rejected) > 0); start += im.chunk() {
 		end := min(start+im.chunk(), len(objects))
@@ -109,9 +107,6 @@ func (im *Importer) write(ctx context.Context, in domain.Integration, source str
 			return written, err
 		}
 		im.Store.RecordActivity(in.ID, at, ingest.Activity(req))
-		if im.Metrics != nil {
-			im.Metrics.EventsImported.WithLabelValues(in.Schema, source).Add(float64(len(req.Events)))
-		}
 		written += len(req.Events)
 		if end == len(objects) {
 			break

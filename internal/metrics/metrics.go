@@ -33,7 +33,6 @@ type Metrics struct {
 	EventsErased     *prometheus.CounterVec // integration: data rows deleted by erasure requests
 	TombstoneDrops   *prometheus.CounterVec // integration: events of erased people dropped at ingest
 	Refused          *prometheus.CounterVec // integration, reason: deliveries refused as a whole
-	EventsImported   *prometheus.CounterVec // integration, source: events written by a history import
 	ImportedReplaced *prometheus.CounterVec // integration: imported events replaced by their webhook copy
 }
 
@@ -63,7 +62,6 @@ func New() *Metrics {
 		EventsErased:     f.counterVec("events_erased_total", "Events deleted by erasure requests (cioloader forget), by integration schema.", "integration"),
 		TombstoneDrops:   f.counterVec("events_dropped_tombstone_total", "Events of erased people dropped at ingest (tombstones), by integration schema.", "integration"),
 		Refused:          f.counterVec("deliveries_refused_total", "Deliveries refused as a whole after their token resolved, by integration schema and reason (signature, not_json, too_large, too_many_events, unavailable).", "integration", "reason"),
-		EventsImported:   f.counterVec("events_imported_total", "Events written by a history import (cioloader import), by integration schema and source (customerio, file).", "integration", "source"),
 		ImportedReplaced: f.counterVec("imported_events_replaced_total", "Events imported from Customer.io's history deleted because the same occurrence arrived by webhook, by integration schema.", "integration"),
 	}
 }

@@ -270,3 +270,17 @@ func (s *imports) DropReplacedImports(ctx context.Context, schema string, ids []
 	}
 	return n, nil
 }
+
+// ImportedEvents sums the events history imports have written, by schema and
+// source (metrics.ImportTotals).
+func (s *imports) ImportedEvents(ctx context.Context) (map[[2]string]float64, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT schema_name, source, sum(events_written)::float8 FROM cioloader.imports GROUP BY 1, 2`)
+	out := map[[2]string]float64{}
+	var schema, source string
+	var n float64
+	_, err := pgx.ForEachRow(rows, []any{&schema, &source, &n}, func() error {
+		out[[2]string{schema, source}] = n
+		return nil
+	})
+	return out, translate(err)
+}
