@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -280,7 +281,7 @@ func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	s := cioapitest.New(cioapitest.Options{Key: key})
 	t.Cleanup(s.Close)
-	const n = 16
+	const n = 30
 	statuses := make([]int, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -414,13 +415,17 @@ func TestGenerate(t *testing.T) {
 	other, _ := json.Marshal(cioapitest.Generate(3000, 6, from, to))
 	require.NotEqual(t, first, other)
 
-	ids, types := map[string]bool{}, map[string]int{}
+	seen, types := map[string]bool{}, map[string]int{}
 	forgotten := 0
 	for _, d := range ds {
 		id := d["id"].(string)
-		require.False(t, ids[id], "duplicate id %s", id)
-		ids[id] = true
-		require.Regexp(t, `^ag1q[A-Za-z0-9_-]{31}=$`, id)
+		require.False(t, seen[id], "duplicate id %s", id)
+		seen[id] = true
+		require.True(t, idPattern.MatchString(id), id)
+		require.True(t, recipients[d["type"].(string)].MatchString(d["recipient"].(string)), "%v", d)
+		ids := d["customer_identifiers"].(map[string]any)
+		require.Equal(t, d["customer_id"], ids["id"])
+		require.IsType(t, "", ids["cio_id"])
 		c := created(d)
 		require.True(t, c >= from.Unix() && c < to.Unix())
 		require.Equal(t, id+":"+strconv.FormatInt(c, 10), d["deduplicate_id"])
@@ -440,6 +445,17 @@ func TestGenerate(t *testing.T) {
 	}
 	require.True(t, forgotten > 0 && forgotten < len(ds)/30, "forgotten %d", forgotten)
 }
+
+var (
+	idPattern  = regexp.MustCompile(`^ag1q[A-Za-z0-9_-]{31}=$`)
+	person     = regexp.MustCompile(`^[0-9a-z_]+$`)
+	recipients = map[string]*regexp.Regexp{
+		"email": regexp.MustCompile(`^[a-z]+\.[0-9]+@example\.com$`), "push": regexp.MustCompile(`^[0-9a-f]{64}$`),
+		"twilio": regexp.MustCompile(`^\+1555[0-9]{7}$`), "whatsapp": regexp.MustCompile(`^\+1555[0-9]{7}$`),
+		"slack": regexp.MustCompile(`^C0[0-9A-F]{8}$`), "webhook": regexp.MustCompile(`^https://hooks\.example\.com/cio/[0-9]+$`),
+		"in_app": person, "live_notification": person,
+	}
+)
 
 // checkMetrics: every metric time is at or after created, in the order a
 // delivery lives through, and failure_message is there exactly on failures.
