@@ -123,7 +123,7 @@ func split(d map[string]any) (data, rest map[string]any) {
 	}
 	rest = map[string]any{}
 	for k, v := range d {
-		if _, carried := data[k]; carried || k == "id" || k == "customer_identifiers" || k == "failure_message" {
+		if carried := slices.Contains(dataFields, k) && v != nil; carried || k == "id" || k == "customer_identifiers" || k == "failure_message" {
 			continue
 		}
 		rest[k] = v
@@ -134,9 +134,13 @@ func split(d map[string]any) (data, rest map[string]any) {
 // eventBody is the reporting-webhook object of o. Keys are sorted by
 // encoding/json, so the same delivery always gives the same bytes.
 func eventBody(o Occurrence, data, rest map[string]any, failure any) ([]byte, error) {
-	if failure != nil && failureMetrics[o.Metric] {
+	switch {
+	case failure != nil && failureMetrics[o.Metric]:
 		data = maps.Clone(data)
 		data["failure_message"] = failure
+	case failure != nil: // not this event's: kept with the rest, so it is not lost
+		rest = maps.Clone(rest)
+		rest["failure_message"] = failure
 	}
 	return json.Marshal(map[string]any{
 		"event_id":       EventID(o),

@@ -2,8 +2,10 @@ package cioapitest_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -41,20 +43,35 @@ type page struct {
 
 func get(t *testing.T, s *cioapitest.Server, path, auth string, params url.Values) page {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, s.URL+path+"?"+params.Encode(), nil)
+	p, err := fetch(s.URL+path+"?"+params.Encode(), auth)
 	require.NoError(t, err)
+	return p
+}
+
+// fetch GETs url and decodes the answer, which must be JSON and carry no
+// Retry-After (the document names none).
+func fetch(url, auth string) (page, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return page{}, err
+	}
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return page{}, err
+	}
 	defer resp.Body.Close()
-	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
-	require.Empty(t, resp.Header.Get("Retry-After"))
+	if ct, ra := resp.Header.Get("Content-Type"), resp.Header.Get("Retry-After"); ct != "application/json" || ra != "" {
+		return page{}, fmt.Errorf("content type %q, Retry-After %q", ct, ra)
+	}
 	p := page{status: resp.StatusCode}
 	dec := json.NewDecoder(resp.Body)
 	dec.UseNumber()
-	require.NoError(t, dec.Decode(&p.body))
+	if err := dec.Decode(&p.body); err != nil {
+		return page{}, err
+	}
 	if msgs, ok := p.body["messages"].([]any); ok {
 		for _, m := range msgs {
 			p.ids = append(p.ids, m.(map[string]any)["id"].(string))
@@ -63,9 +80,9 @@ func get(t *testing.T, s *cioapitest.Server, path, auth string, params url.Value
 	next, has := p.body["next"]
 	p.hasNext = has
 	if has {
-		p.next = next.(string)
+		p.next, _ = next.(string)
 	}
-	return p
+	return p, nil
 }
 
 func list(t *testing.T, s *cioapitest.Server, params url.Values) page {
@@ -280,23 +297,22 @@ func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	s := cioapitest.New(cioapitest.Options{Key: key})
 	t.Cleanup(s.Close)
-	const n = 16
-	statuses := make([]int, n)
+	const n = 30
+	pages := make([]page, n)
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() {
-			p := list(t, s, nil)
-			statuses[i] = p.status
-			if p.status == http.StatusTooManyRequests {
-				require.Equal(t, map[string]any{"meta": map[string]any{"error": "Your request is over the 10-per-second limit."}}, p.body)
-			}
-		})
+		wg.Go(func() { pages[i], errs[i] = fetch(s.URL+"/v1/messages", "Bearer "+key) })
 	}
 	wg.Wait()
 	limited := 0
-	for _, st := range statuses {
-		require.Contains(t, []int{200, 429}, st)
-		limited += btoi(st == 429)
+	for i, p := range pages {
+		require.NoError(t, errs[i])
+		require.Contains(t, []int{200, 429}, p.status)
+		if p.status == http.StatusTooManyRequests {
+			limited++
+			require.Equal(t, map[string]any{"meta": map[string]any{"error": "Your request is over the 10-per-second limit."}}, p.body)
+		}
 	}
 	require.Positive(t, limited)
 	require.Equal(t, limited, s.RateLimited())
@@ -414,13 +430,17 @@ func TestGenerate(t *testing.T) {
 	other, _ := json.Marshal(cioapitest.Generate(3000, 6, from, to))
 	require.NotEqual(t, first, other)
 
-	ids, types := map[string]bool{}, map[string]int{}
+	seen, types := map[string]bool{}, map[string]int{}
 	forgotten := 0
 	for _, d := range ds {
 		id := d["id"].(string)
-		require.False(t, ids[id], "duplicate id %s", id)
-		ids[id] = true
-		require.Regexp(t, `^ag1q[A-Za-z0-9_-]{31}=$`, id)
+		require.False(t, seen[id], "duplicate id %s", id)
+		seen[id] = true
+		require.True(t, idPattern.MatchString(id), id)
+		require.True(t, recipients[d["type"].(string)].MatchString(d["recipient"].(string)), "%v", d)
+		ids := d["customer_identifiers"].(map[string]any)
+		require.Equal(t, d["customer_id"], ids["id"])
+		require.IsType(t, "", ids["cio_id"])
 		c := created(d)
 		require.True(t, c >= from.Unix() && c < to.Unix())
 		require.Equal(t, id+":"+strconv.FormatInt(c, 10), d["deduplicate_id"])
@@ -440,6 +460,17 @@ func TestGenerate(t *testing.T) {
 	}
 	require.True(t, forgotten > 0 && forgotten < len(ds)/30, "forgotten %d", forgotten)
 }
+
+var (
+	idPattern  = regexp.MustCompile(`^ag1q[A-Za-z0-9_-]{31}=$`)
+	person     = regexp.MustCompile(`^[0-9a-z_]+$`)
+	recipients = map[string]*regexp.Regexp{
+		"email": regexp.MustCompile(`^[a-z]+\.[0-9]+@example\.com$`), "push": regexp.MustCompile(`^[0-9a-f]{64}$`),
+		"twilio": regexp.MustCompile(`^\+1555[0-9]{7}$`), "whatsapp": regexp.MustCompile(`^\+1555[0-9]{7}$`),
+		"slack": regexp.MustCompile(`^C0[0-9A-F]{8}$`), "webhook": regexp.MustCompile(`^https://hooks\.example\.com/cio/[0-9]+$`),
+		"in_app": person, "live_notification": person,
+	}
+)
 
 // checkMetrics: every metric time is at or after created, in the order a
 // delivery lives through, and failure_message is there exactly on failures.
