@@ -240,6 +240,15 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"healthcheck", "extra"}, "healthcheck takes no arguments"},
 		{[]string{"healthcheck", "--timeout", "soon"}, `invalid argument "soon" for "--timeout" flag`},
 		{[]string{"bench", "--conns", "x"}, `invalid argument "x" for "--conns" flag`},
+		{[]string{"import"}, "import needs a subcommand"},
+		{[]string{"import", "customerio"}, "usage: cioloader import customerio INTEGRATION"},
+		{[]string{"import", "customerio", "x", "--region", "mars"}, "--region must be us or eu"},
+		{[]string{"import", "customerio", "x", "--since", "last year"}, `--since "last year" is not a date`},
+		{[]string{"import", "customerio", "x", "--since", "2025-06-01", "--until", "2025-01-01"}, "--since must be before --until"},
+		{[]string{"import", "customerio", "x", "--api-url", "ftp://proxy"}, "--api-url must be an http:// or https:// URL"},
+		{[]string{"import", "customerio", "x"}, "no App API key: set CIOLOADER_CIO_APP_API_KEY"},
+		{[]string{"import", "customerio", "x", "--app-api-key-file", "/nonexistent/key"}, "--app-api-key-file"},
+		{[]string{"import", "file", "x"}, "usage: cioloader import file INTEGRATION PATH..."},
 	} {
 		t.Run(strings.Join(tc.args, "_"), func(t *testing.T) {
 			t.Parallel()
