@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -58,6 +59,11 @@ func TestImportFiles(t *testing.T) {
 	require.EqualValues(t, 10, counts["event_facts"])
 	require.EqualValues(t, 1, counts["_sdc_rejected"], "the object without event_id is kept in _sdc_rejected")
 	require.EqualValues(t, 10, b.count(t, `SELECT count(*) FROM stitch_customerio.events WHERE source = 'webhook' AND metric = 'opened'`))
+
+	// Counted in the activity counters, as a webhook delivery is (flushed about once a second).
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT coalesce(sum(events), 0) FROM cioloader.activity WHERE integration_id = $1 AND metric = 'opened'`, b.in.ID) == 10
+	}, 10*time.Second, 50*time.Millisecond)
 
 	list, err := b.app.Store.ListImports(ctx, b.in.ID)
 	require.NoError(t, err)
