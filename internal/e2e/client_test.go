@@ -177,6 +177,7 @@ type result struct {
 type load struct {
 	target   string
 	prefix   string
+	singles  bool // every request is one object (no arrays)
 	stopping atomic.Bool
 	paused   atomic.Bool
 	wg       sync.WaitGroup
@@ -197,6 +198,15 @@ func startLoad(target, prefix string, workers int) *load {
 	return l
 }
 
+// startSingles starts workers senders posting one event per request.
+func startSingles(target, prefix string, workers int) *load {
+	l := &load{target: target, prefix: prefix, singles: true}
+	for w := range workers {
+		l.wg.Go(func() { l.send(w) })
+	}
+	return l
+}
+
 func (l *load) send(worker int) {
 	for n := 0; !l.stopping.Load(); n++ {
 		if l.paused.Load() {
@@ -205,7 +215,7 @@ func (l *load) send(worker int) {
 		}
 		var ids []string
 		var body []byte
-		if n%3 == 2 {
+		if n%3 == 2 && !l.singles {
 			events := make([]any, 10)
 			for i := range events {
 				id := fmt.Sprintf("%s-%d-%d-%d", l.prefix, worker, n, i)

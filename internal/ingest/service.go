@@ -108,6 +108,7 @@ func (s *Service) Ingest(ctx context.Context, d Delivery) (Result, error) {
 	}
 	s.usage.MarkUsed(d.Target.URLID)
 	s.usage.RecordActivity(d.Target.IntegrationID, d.ReceivedAt, Activity(req))
+	s.m.LastEvent.WithLabelValues(d.Target.Schema).Set(float64(s.now().UnixMilli()) / 1000)
 	return res, nil
 }
 

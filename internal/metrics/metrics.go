@@ -34,6 +34,9 @@ type Metrics struct {
 	TombstoneDrops   *prometheus.CounterVec // integration: events of erased people dropped at ingest
 	Refused          *prometheus.CounterVec // integration, reason: deliveries refused as a whole
 	ImportedReplaced *prometheus.CounterVec // integration: imported events replaced by their webhook copy
+	LastEvent        *prometheus.GaugeVec   // integration: Unix time of the last committed delivery
+	RevokedPosts     *prometheus.CounterVec // integration: posts to a revoked URL (answered 404 like any unknown token)
+	DatabaseUp       prometheus.Gauge       // 1 while the database answers the health probe
 }
 
 // New creates the collectors on a fresh registry, with Go and process metrics.
@@ -63,6 +66,9 @@ func New() *Metrics {
 		TombstoneDrops:   f.counterVec("events_dropped_tombstone_total", "Events of erased people dropped at ingest (tombstones), by integration schema.", "integration"),
 		Refused:          f.counterVec("deliveries_refused_total", "Deliveries refused as a whole after their token resolved, by integration schema and reason (signature, not_json, too_large, too_many_events, unavailable).", "integration", "reason"),
 		ImportedReplaced: f.counterVec("imported_events_replaced_total", "Events imported from Customer.io's history deleted because the same occurrence arrived by webhook, by integration schema.", "integration"),
+		LastEvent:        f.gaugeVec("integration_last_event_timestamp_seconds", "Unix time of the last delivery committed by this process, by integration schema.", "integration"),
+		RevokedPosts:     f.counterVec("revoked_url_posts_total", "Posts to a revoked webhook URL or a deleted integration (answered 404, as an unknown token), by integration schema.", "integration"),
+		DatabaseUp:       f.gauge("database_up", "1 while the database answers the health probe (every second), 0 otherwise."),
 	}
 }
 
@@ -89,6 +95,12 @@ func (f factory) counter(name, help string) prometheus.Counter {
 
 func (f factory) gauge(name, help string) prometheus.Gauge {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help})
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
 	f.reg.MustRegister(g)
 	return g
 }

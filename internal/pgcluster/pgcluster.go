@@ -751,7 +751,9 @@ func (c *Cluster) startChild(ctx context.Context) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if pm, err := readPostmasterPid(c.dataDir); err == nil && pm.pid == pid && pm.status == "ready" {
+		// A hot standby (a data directory made by pg_basebackup -R) reports
+		// "standby" once it accepts read-only connections.
+		if pm, err := readPostmasterPid(c.dataDir); err == nil && pm.pid == pid && (pm.status == "ready" || pm.status == "standby") {
 			c.child, c.pid = cmd, pid
 			return nil
 		}

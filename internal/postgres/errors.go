@@ -35,6 +35,8 @@ func translate(err error) error {
 		switch {
 		case pgErr.Code == "23505":
 			return fmt.Errorf("%w: %w", domain.ErrConflict, err)
+		case pgErr.Code == readOnlySQLState:
+			return fmt.Errorf("%w: %s", domain.ErrUnavailable, errReadOnly)
 		case transientSQLState(pgErr.Code):
 			return fmt.Errorf("%w: database: %s", domain.ErrUnavailable, pgErr.Message)
 		case dataError(pgErr.Code):
@@ -68,6 +70,32 @@ func unreachable(err error) string {
 		return "the connection was lost"
 	}
 	return "cannot reach the server"
+}
+
+// readOnlySQLState is read_only_sql_transaction: a hot standby (or a
+// primary being demoted, or default_transaction_read_only). It passes on a
+// retry once the URL finds the primary again, hence 503, not 500 (SPEC 10.13).
+const readOnlySQLState = "25006"
+
+// errReadOnly says what to do about a read-only server, without naming it.
+var errReadOnly = errors.New("the database is read-only (a standby?): point DATABASE_URL at the primary, " +
+	"or list every host with target_session_attrs=read-write")
+
+// isReadOnly reports whether err says the server accepts no writes: a
+// statement refused with read_only_sql_transaction, or no host of a
+// target_session_attrs=read-write URL accepting writes (pgconn says
+// "read only connection" and has no error type for it). golang-migrate
+// keeps only the text of the errors it wraps, hence the SQLSTATE in the text.
+func isReadOnly(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == readOnlySQLState
+	}
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "read only connection") || strings.Contains(msg, "(SQLSTATE "+readOnlySQLState+")")
 }
 
 // transientSQLState: connection exceptions (08), serialization failures and

@@ -41,6 +41,9 @@ func NewMigrator(databaseURL string) (*Migrator, error) {
 	drv, err := pgx.WithInstance(db, &pgx.Config{MigrationsTable: migrationsTable})
 	if err != nil {
 		_ = db.Close()
+		if isReadOnly(err) {
+			return nil, fmt.Errorf("migrations: %w", errReadOnly)
+		}
 		return nil, fmt.Errorf("migrations: connect: %s", sanitize(err))
 	}
 	m, err := migrate.NewWithInstance("iofs", src, "pgx5", drv)
@@ -54,6 +57,9 @@ func NewMigrator(databaseURL string) (*Migrator, error) {
 // Up applies every pending migration. No change is not an error.
 func (mg *Migrator) Up() error {
 	if err := mg.m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		if isReadOnly(err) {
+			return fmt.Errorf("migrations: up: %w", errReadOnly)
+		}
 		return fmt.Errorf("migrations: up: %s", sanitize(err))
 	}
 	return nil

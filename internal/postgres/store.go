@@ -53,6 +53,7 @@ func (c Config) validate() error {
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	m    *metrics.Metrics // nil counts nothing
 
 	*tokens
 	*writer
@@ -71,6 +72,7 @@ func (s *Store) Run(ctx context.Context) error {
 	wg.Go(func() { _ = s.tokens.Run(ctx) })
 	wg.Go(func() { s.refusals.run(ctx) })
 	wg.Go(func() { s.activity.run(ctx) })
+	wg.Go(func() { s.probeLoop(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -109,7 +111,8 @@ func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metric
 	return &Store{
 		pool:     pool,
 		log:      log,
-		tokens:   &tokens{pool: pool, log: log, cache: cache, schemas: schemas},
+		m:        m,
+		tokens:   &tokens{pool: pool, log: log, cache: cache, schemas: schemas, m: m},
 		writer:   &writer{pool: pool, schemas: schemas, m: m, now: now},
 		registry: &registry{pool: pool, log: log, tokens: cache},
 		replayer: &replayer{pool: pool},

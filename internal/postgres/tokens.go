@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cioloader/cioloader/internal/domain"
+	"github.com/cioloader/cioloader/internal/metrics"
 )
 
 // Target is what a valid token opens (domain.Target).
@@ -98,6 +99,7 @@ type tokens struct {
 	log     *slog.Logger
 	cache   *tokenCache
 	schemas *schemaCache
+	m       *metrics.Metrics
 }
 
 // FindTarget looks a token up by its hash. Unknown, revoked and disabled all
@@ -127,15 +129,27 @@ func (s *tokens) lookup(ctx context.Context, hash []byte) (Target, error) {
 	defer cancel()
 	var t Target
 	var key *string
-	err := s.pool.QueryRow(ctx, `SELECT u.id, i.id, i.schema_name, i.signing_key
+	var closed bool
+	// Revoked URLs keep their hash, so the same one-row look-up (the same
+	// unique index, the same timing) also tells which integration a post to
+	// a revoked URL was meant for: counted, then answered like any unknown
+	// token (SPEC 2: the answer is no oracle).
+	err := s.pool.QueryRow(ctx, `SELECT u.id, i.id, i.schema_name, i.signing_key,
+			u.revoked_at IS NOT NULL OR i.disabled_at IS NOT NULL
 		FROM cioloader.webhook_urls u JOIN cioloader.integrations i ON i.id = u.integration_id
-		WHERE u.token_hash = $1 AND u.revoked_at IS NULL AND i.disabled_at IS NULL`, hash).
-		Scan(&t.URLID, &t.IntegrationID, &t.Schema, &key)
+		WHERE u.token_hash = $1`, hash).
+		Scan(&t.URLID, &t.IntegrationID, &t.Schema, &key, &closed)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return t, errUnknownToken
+		return Target{}, errUnknownToken
 	}
 	if err != nil {
-		return t, fmt.Errorf("token look-up: %w", translate(err))
+		return Target{}, fmt.Errorf("token look-up: %w", translate(err))
+	}
+	if closed {
+		if s.m != nil {
+			s.m.RevokedPosts.WithLabelValues(t.Schema).Inc()
+		}
+		return Target{}, errUnknownToken
 	}
 	if key != nil {
 		t.SigningKey = []byte(*key)
