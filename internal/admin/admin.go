@@ -32,6 +32,7 @@ type Store interface {
 	ListActivity(ctx context.Context, integrationID int64, since time.Time) ([]domain.ActivityCount, error)
 	ActivitySummaries(ctx context.Context, since time.Time) (map[int64]domain.ActivitySummary, error)
 	ActivitySummary(ctx context.Context, integrationID int64, since time.Time) (domain.ActivitySummary, error)
+	ReaderStore
 }
 
 // Service performs admin actions.

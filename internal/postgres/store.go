@@ -48,7 +48,8 @@ func (c Config) validate() error {
 //   - replayer: CountEvents and Replay;
 //   - eraser: Erase and ListErasures;
 //   - refusals: refused deliveries by reason, and _sdc_rejected rows;
-//   - activity: events received per hour, object_type and metric.
+//   - activity: events received per hour, object_type and metric;
+//   - readers: read-only roles on integration schemas.
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
@@ -60,6 +61,7 @@ type Store struct {
 	*eraser
 	*refusals
 	*activity
+	*readers
 }
 
 // Run keeps the caches honest and flushes what is counted in memory
@@ -97,7 +99,9 @@ func Open(ctx context.Context, databaseURL string, cfg Config, log *slog.Logger,
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open pool: %s", sanitize(err))
 	}
-	return compose(pool, cfg, log, m, time.Now), nil
+	s := compose(pool, cfg, log, m, time.Now)
+	s.readers.url = databaseURL
+	return s, nil
 }
 
 // compose wires the parts around one pool.
@@ -114,6 +118,7 @@ func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metric
 		eraser:   &eraser{pool: pool, m: m},
 		refusals: newRefusals(pool, log),
 		activity: newActivity(pool, log, now),
+		readers:  &readers{pool: pool},
 	}
 }
 
