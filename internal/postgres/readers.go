@@ -76,8 +76,10 @@ func (r *readers) RevokeReader(ctx context.Context, schema, role string) error {
 			return err
 		}
 		var exists, loaderNeedsIt bool
-		err := tx.QueryRow(ctx, `SELECT true, pg_has_role(CURRENT_USER, r.oid, 'MEMBER')
-			  OR pg_has_role(r.oid, (SELECT nspowner FROM pg_namespace WHERE nspname = $2), 'MEMBER')
+		// A superuser is a member of every role: only its own name counts.
+		err := tx.QueryRow(ctx, `SELECT true, r.rolname = CURRENT_USER
+			  OR (NOT (SELECT rolsuper FROM pg_roles WHERE rolname = CURRENT_USER) AND pg_has_role(CURRENT_USER, r.oid, 'MEMBER'))
+			  OR r.oid = (SELECT nspowner FROM pg_namespace WHERE nspname = $2)
 			FROM pg_roles r WHERE r.rolname = $1`, role, schema).Scan(&exists, &loaderNeedsIt)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
@@ -138,7 +140,7 @@ func (r *readers) ListReaders(ctx context.Context, schema string) ([]domain.Read
 // ReaderURL is the URL a reader connects with: the loader's own host, port,
 // database and TLS settings, with role and password as the user.
 func (r *readers) ReaderURL(role, password string) (string, error) {
-	return readerURL(r.url, role, password)
+	return ReaderURL(r.url, role, password)
 }
 
 func lockSchemaAccess(ctx context.Context, tx pgx.Tx, schema string) error {

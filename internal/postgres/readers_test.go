@@ -258,21 +258,21 @@ func TestReaderGrantRefusals(t *testing.T) {
 		require.NoError(t, err, stmt)
 	}
 	for role, want := range map[string]string{
-		b.loaderRole: "is cioloader's own role",
-		super:        "has SUPERUSER",
-		createrole:   "has CREATEROLE",
-		bypass:       "has BYPASSRLS",
-		repl:         "has REPLICATION",
-		inSuper:      "has SUPERUSER through its membership in role " + super,
-		member:       "is a member of cioloader's own role",
-		writer:       "can already write or create in schema",
-		owner:        "owns schema",
-		readAll:      "can reach the control schema cioloader",
+		b.loaderRole:   "is cioloader's own role",
+		super:          "has SUPERUSER",
+		createrole:     "has CREATEROLE",
+		bypass:         "has BYPASSRLS",
+		repl:           "has REPLICATION",
+		inSuper:        "has SUPERUSER through its membership in role " + super,
+		member:         "is a member of cioloader's own role",
+		writer:         "can already write or create in schema",
+		owner:          "owns schema",
+		readAll:        "can reach the control schema cioloader",
 		"no_such_role": "does not exist",
-		"Analyst":    "is not a plain identifier",
-		"a-b":        "is not a plain identifier",
-		"public":     "is reserved",
-		"pg_monitor": "is reserved",
+		"Analyst":      "is not a plain identifier",
+		"a-b":          "is not a plain identifier",
+		"public":       "is reserved",
+		"pg_monitor":   "is reserved",
 	} {
 		_, err := b.svc.GrantReader(ctx, b.shop.ID, role, false)
 		require.ErrorContains(t, err, want, role)

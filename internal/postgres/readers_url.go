@@ -16,9 +16,11 @@ import (
 // name and session settings are the loader's own and stay out.
 var readerSettings = []string{"sslmode", "sslrootcert", "target_session_attrs", "connect_timeout"}
 
-// readerURL is a postgres:// URL for role with password on the server and
-// database of loaderURL (a URL or keyword/value string, as DATABASE_URL).
-func readerURL(loaderURL, role, password string) (string, error) {
+// ReaderURL is a postgres:// URL for role with password (none when empty)
+// on the server and database of loaderURL (a URL or keyword/value string,
+// as DATABASE_URL). Nothing else of loaderURL is kept: not its user or
+// password, client certificate, application name or session settings.
+func ReaderURL(loaderURL, role, password string) (string, error) {
 	cfg, err := pgconn.ParseConfig(withoutTLS(loaderURL))
 	if err != nil {
 		return "", fmt.Errorf("reader URL: parse DATABASE_URL: %s", sanitize(err))
@@ -29,7 +31,10 @@ func readerURL(loaderURL, role, password string) (string, error) {
 			q.Set(k, v)
 		}
 	}
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(role, password), Path: "/" + cfg.Database}
+	u := url.URL{Scheme: "postgres", User: url.User(role), Path: "/" + cfg.Database}
+	if password != "" {
+		u.User = url.UserPassword(role, password)
+	}
 	if strings.HasPrefix(cfg.Host, "/") { // a unix socket directory
 		q.Set("host", cfg.Host)
 		q.Set("port", strconv.Itoa(int(cfg.Port)))
