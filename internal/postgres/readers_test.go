@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/cioloader/cioloader/internal/admin"
 	"github.com/cioloader/cioloader/internal/domain"
+	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/postgres"
 	"github.com/cioloader/cioloader/internal/testdb"
 )
@@ -95,8 +97,8 @@ func sqlState(err error) string {
 func TestReaderReadsItsSchemaNowAndLaterAndNothingElse(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	role := testdb.RoleName(t, "analyst") // before the database: dropped after it
 	b := setupReaders(t)
-	role := testdb.RoleName(t, "analyst")
 	nr, err := b.svc.GrantReader(ctx, b.shop.ID, role, true)
 	require.NoError(t, err)
 	require.Equal(t, role, nr.Role)
@@ -299,4 +301,40 @@ func TestReaderGrantRefusals(t *testing.T) {
 	var canInsert bool
 	require.NoError(t, b.superuser.QueryRow(ctx, `SELECT has_table_privilege($1, $2, 'INSERT')`, writer, b.table("data")).Scan(&canInsert))
 	require.False(t, canInsert, "revoke takes every right on the schema's tables")
+}
+
+// Ensure subtables created while the grant runs are readable too: those made
+// before its default privileges committed are caught by the grant on
+// existing relations, which waits for their transactions.
+func TestReaderGrantWhileSubtablesAppear(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	role := testdb.RoleName(t, "racer") // before the database: dropped after it
+	b := setupReaders(t)
+	var reqs []*ingest.Request
+	for i := range 40 {
+		reqs = append(reqs, b.request(t, []int64{int64(10 + i)}, event(fmt.Sprintf("r%d", i), fmt.Sprintf(`{"list_%d":[{"v":1}]}`, i))))
+	}
+	written := make(chan error, 1)
+	go func() {
+		for _, r := range reqs {
+			if err := b.store.WriteBatch(ctx, []*ingest.Request{r}); err != nil {
+				written <- err
+				return
+			}
+		}
+		written <- nil
+	}()
+	nr, err := b.svc.GrantReader(ctx, b.shop.ID, role, true)
+	require.NoError(t, err)
+	require.NoError(t, <-written)
+	reader, err := pgx.Connect(ctx, nr.URL)
+	require.NoError(t, err)
+	defer reader.Close(ctx)
+	rels := b.relations(t, b.shop.Schema)
+	require.Greater(t, len(rels), 40)
+	for _, rel := range rels {
+		_, err := reader.Exec(ctx, `SELECT * FROM `+pgx.Identifier{b.shop.Schema, rel}.Sanitize()+` LIMIT 1`)
+		require.NoError(t, err, rel)
+	}
 }
