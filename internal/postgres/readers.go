@@ -76,9 +76,12 @@ func (r *readers) RevokeReader(ctx context.Context, schema, role string) error {
 			return err
 		}
 		var exists, loaderNeedsIt bool
-		// A superuser is a member of every role: only its own name counts.
+		// Whether cioloader's role inherits rights from role ('USAGE': since
+		// Postgres 16 a role's creator is a member of it without inheriting,
+		// which takes nothing from cioloader here). A superuser has every
+		// role's rights: only its own name counts.
 		err := tx.QueryRow(ctx, `SELECT true, r.rolname = CURRENT_USER
-			  OR (NOT (SELECT rolsuper FROM pg_roles WHERE rolname = CURRENT_USER) AND pg_has_role(CURRENT_USER, r.oid, 'MEMBER'))
+			  OR (NOT (SELECT rolsuper FROM pg_roles WHERE rolname = CURRENT_USER) AND pg_has_role(CURRENT_USER, r.oid, 'USAGE'))
 			  OR r.oid = (SELECT nspowner FROM pg_namespace WHERE nspname = $2)
 			FROM pg_roles r WHERE r.rolname = $1`, role, schema).Scan(&exists, &loaderNeedsIt)
 		switch {
