@@ -42,27 +42,30 @@ const relkinds = `('r', 'p', 'v', 'm', 'f')`
 // more than read, or already can, is refused (ErrInvalid): see refusal.
 // Granting twice is no error.
 func (r *readers) GrantReader(ctx context.Context, schema, role, password string) error {
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		if err := lockSchemaAccess(ctx, tx, schema); err != nil {
-			return err
-		}
-		if password != "" {
-			if err := createRole(ctx, tx, role, password); err != nil {
+	return r.underSchemaLock(ctx, "grant", schema, func(conn *pgxpool.Conn) error {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if password != "" {
+				if err := createRole(ctx, tx, role, password); err != nil {
+					return err
+				}
+			}
+			if err := refusal(ctx, tx, schema, role); err != nil {
 				return err
 			}
-		}
-		if err := refusal(ctx, tx, schema, role); err != nil {
+			return execAll(ctx, tx, []string{
+				`ALTER DEFAULT PRIVILEGES FOR ROLE CURRENT_USER IN SCHEMA ` + ident(schema) + ` GRANT SELECT ON TABLES TO ` + ident(role),
+				`GRANT USAGE ON SCHEMA ` + ident(schema) + ` TO ` + ident(role),
+			})
+		})
+		if err != nil {
 			return err
 		}
-		return execAll(ctx, tx, []string{
-			`ALTER DEFAULT PRIVILEGES FOR ROLE CURRENT_USER IN SCHEMA ` + ident(schema) + ` GRANT SELECT ON TABLES TO ` + ident(role),
-			`GRANT USAGE ON SCHEMA ` + ident(schema) + ` TO ` + ident(role),
-		})
+		err = catchUp(ctx, conn, schema, func(tables string) string { return `GRANT SELECT ON ` + tables + ` TO ` + ident(role) })
+		if err != nil {
+			return fmt.Errorf("%w (role %q can read what is created from now on, not yet what exists: grant it again, without --create)", err, role)
+		}
+		return nil
 	})
-	if err != nil {
-		return accessError("grant", err)
-	}
-	return r.catchUp(ctx, schema, func(tables string) string { return `GRANT SELECT ON ` + tables + ` TO ` + ident(role) })
 }
 
 // RevokeReader removes every right GrantReader gave role on schema: USAGE,
@@ -71,36 +74,35 @@ func (r *readers) GrantReader(ctx context.Context, schema, role, password string
 // unknown role is ErrNotFound, and one cioloader's own rights come from is
 // refused. Revoking twice is no error.
 func (r *readers) RevokeReader(ctx context.Context, schema, role string) error {
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		if err := lockSchemaAccess(ctx, tx, schema); err != nil {
-			return err
-		}
-		var exists, loaderNeedsIt bool
-		// Whether cioloader's role inherits rights from role ('USAGE': since
-		// Postgres 16 a role's creator is a member of it without inheriting,
-		// which takes nothing from cioloader here). A superuser has every
-		// role's rights: only its own name counts.
-		err := tx.QueryRow(ctx, `SELECT true, r.rolname = CURRENT_USER
-			  OR (NOT (SELECT rolsuper FROM pg_roles WHERE rolname = CURRENT_USER) AND pg_has_role(CURRENT_USER, r.oid, 'USAGE'))
-			  OR r.oid = (SELECT nspowner FROM pg_namespace WHERE nspname = $2)
-			FROM pg_roles r WHERE r.rolname = $1`, role, schema).Scan(&exists, &loaderNeedsIt)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return domain.Errorf(domain.ErrNotFound, "role %q does not exist", role)
-		case err != nil:
-			return err
-		case loaderNeedsIt:
-			return domain.Errorf(domain.ErrInvalid, "role %q is cioloader's own role, one it is a member of, or the schema's owner: revoking would take cioloader's rights", role)
-		}
-		return execAll(ctx, tx, []string{
-			`ALTER DEFAULT PRIVILEGES FOR ROLE CURRENT_USER IN SCHEMA ` + ident(schema) + ` REVOKE ALL ON TABLES FROM ` + ident(role),
-			`REVOKE ALL ON SCHEMA ` + ident(schema) + ` FROM ` + ident(role),
+	return r.underSchemaLock(ctx, "revoke", schema, func(conn *pgxpool.Conn) error {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			var exists, loaderNeedsIt bool
+			// Whether cioloader's role inherits rights from role ('USAGE': since
+			// Postgres 16 a role's creator is a member of it without inheriting,
+			// which takes nothing from cioloader here). A superuser has every
+			// role's rights: only its own name counts.
+			err := tx.QueryRow(ctx, `SELECT true, r.rolname = CURRENT_USER
+				  OR (NOT (SELECT rolsuper FROM pg_roles WHERE rolname = CURRENT_USER) AND pg_has_role(CURRENT_USER, r.oid, 'USAGE'))
+				  OR r.oid = (SELECT nspowner FROM pg_namespace WHERE nspname = $2)
+				FROM pg_roles r WHERE r.rolname = $1`, role, schema).Scan(&exists, &loaderNeedsIt)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				return domain.Errorf(domain.ErrNotFound, "role %q does not exist", role)
+			case err != nil:
+				return err
+			case loaderNeedsIt:
+				return domain.Errorf(domain.ErrInvalid, "role %q is cioloader's own role, one it inherits from, or the schema's owner: revoking would take cioloader's rights", role)
+			}
+			return execAll(ctx, tx, []string{
+				`ALTER DEFAULT PRIVILEGES FOR ROLE CURRENT_USER IN SCHEMA ` + ident(schema) + ` REVOKE ALL ON TABLES FROM ` + ident(role),
+				`REVOKE ALL ON SCHEMA ` + ident(schema) + ` FROM ` + ident(role),
+			})
 		})
+		if err != nil {
+			return err
+		}
+		return catchUp(ctx, conn, schema, func(tables string) string { return `REVOKE ALL ON ` + tables + ` FROM ` + ident(role) })
 	})
-	if err != nil {
-		return accessError("revoke", err)
-	}
-	return r.catchUp(ctx, schema, func(tables string) string { return `REVOKE ALL ON ` + tables + ` FROM ` + ident(role) })
 }
 
 // ListReaders lists the roles with any grant on schema or its default
@@ -146,18 +148,31 @@ func (r *readers) ReaderURL(role, password string) (string, error) {
 	return ReaderURL(r.url, role, password)
 }
 
-func lockSchemaAccess(ctx context.Context, tx pgx.Tx, schema string) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(`+accessLockKey+`)`, schema); err != nil {
-		return err
+// underSchemaLock runs fn on one connection holding the session advisory
+// lock of schema's access, so that two grants or revokes on one schema, from
+// any replica, run one after the other, both of their steps included.
+func (r *readers) underSchemaLock(ctx context.Context, what, schema string, fn func(*pgxpool.Conn) error) error {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return accessError(what, err)
 	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+accessLockKey+`)`, schema); err != nil {
+		return accessError(what, err)
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+accessLockKey+`)`, schema); err != nil {
+			_ = conn.Conn().PgConn().Close(context.WithoutCancel(ctx)) // a closed session holds no lock
+		}
+	}()
 	var exists bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
-		return err
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
+		return accessError(what, err)
 	}
 	if !exists {
 		return domain.Errorf(domain.ErrNotFound, "schema %q does not exist (restart cioloader to create it again)", schema)
 	}
-	return nil
+	return accessError(what, fn(conn))
 }
 
 // createRole makes a LOGIN role that can do nothing else. The password
@@ -233,50 +248,50 @@ func refusal(ctx context.Context, tx pgx.Tx, schema, role string) error {
 // is waited for a few seconds at most. GRANT and ALTER TABLE both update the
 // table's pg_class row, and on older servers the later one fails with "tuple
 // concurrently updated": that is retried.
-func (r *readers) catchUp(ctx context.Context, schema string, stmt func(tables string) string) error {
-	if err := r.waitForRunningTransactions(ctx, 5*time.Second); err != nil {
-		return accessError("apply to existing tables", err)
+func catchUp(ctx context.Context, conn *pgxpool.Conn, schema string, stmt func(tables string) string) error {
+	if err := waitForRunningTransactions(ctx, conn, 5*time.Second); err != nil {
+		return fmt.Errorf("apply to existing tables: %w", err)
 	}
 	var err error
 	for attempt := 0; attempt < 10; attempt++ {
-		if err = r.applyToTables(ctx, schema, stmt); !retryableCatalogError(err) {
+		if err = applyToTables(ctx, conn, schema, stmt); !retryableCatalogError(err) {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return accessError("apply to existing tables", ctx.Err())
+			return fmt.Errorf("apply to existing tables: %w", ctx.Err())
 		case <-time.After(time.Duration(10*(attempt+1)) * time.Millisecond):
 		}
 	}
 	if err != nil {
-		return accessError("apply to existing tables", err)
+		return fmt.Errorf("apply to existing tables: %w", err)
 	}
 	return nil
 }
 
-func (r *readers) applyToTables(ctx context.Context, schema string, stmt func(tables string) string) error {
+func applyToTables(ctx context.Context, conn *pgxpool.Conn, schema string, stmt func(tables string) string) error {
 	var tables string
-	err := r.pool.QueryRow(ctx, `SELECT coalesce(string_agg(format('%I.%I', $1::text, c.relname), ', ' ORDER BY c.relname), '')
+	err := conn.QueryRow(ctx, `SELECT coalesce(string_agg(format('%I.%I', $1::text, c.relname), ', ' ORDER BY c.relname), '')
 		FROM pg_class c WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) AND c.relkind IN `+relkinds+`
 		  AND pg_has_role(CURRENT_USER, c.relowner, 'USAGE')`, schema).Scan(&tables)
 	if err != nil || tables == "" {
 		return err
 	}
-	_, err = r.pool.Exec(ctx, stmt(tables))
+	_, err = conn.Exec(ctx, stmt(tables))
 	return err
 }
 
 // waitForRunningTransactions waits until the transactions that hold a
 // transaction id now have ended, or for max.
-func (r *readers) waitForRunningTransactions(ctx context.Context, max time.Duration) error {
+func waitForRunningTransactions(ctx context.Context, conn *pgxpool.Conn, max time.Duration) error {
 	var running []string
-	if err := r.pool.QueryRow(ctx, `SELECT coalesce(array_agg(x::text), '{}') FROM pg_snapshot_xip(pg_current_snapshot()) x`).Scan(&running); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT coalesce(array_agg(x::text), '{}') FROM pg_snapshot_xip(pg_current_snapshot()) x`).Scan(&running); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(max)
 	for len(running) > 0 && time.Now().Before(deadline) {
 		var n int
-		if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM unnest($1::text[]) x WHERE pg_xact_status(x::xid8) = 'in progress'`, running).Scan(&n); err != nil {
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM unnest($1::text[]) x WHERE pg_xact_status(x::xid8) = 'in progress'`, running).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
@@ -307,6 +322,9 @@ func retryableCatalogError(err error) bool {
 
 // accessError keeps domain errors as they are and says what failed otherwise.
 func accessError(what string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var de *domain.Error
 	if errors.As(err, &de) {
 		return err
