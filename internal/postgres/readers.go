@@ -233,7 +233,7 @@ func refusal(ctx context.Context, tx pgx.Tx, schema, role string) error {
 	case owns:
 		return domain.Errorf(domain.ErrInvalid, "role %q owns schema %q or objects in it: a reader must not", role, schema)
 	case writes:
-		return domain.Errorf(domain.ErrInvalid, "role %q can already write or create in schema %q: revoke that first (a reader only reads)", role, schema)
+		return domain.Errorf(domain.ErrInvalid, "role %q can already write or create in schema %q: take that back first (cioloader access revoke takes every right on the schema)", role, schema)
 	case control:
 		return domain.Errorf(domain.ErrInvalid, "role %q can reach the control schema cioloader, where signing keys are kept: a reader must not", role)
 	}
