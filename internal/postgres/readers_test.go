@@ -325,8 +325,10 @@ func TestReaderGrantWhileSubtablesAppear(t *testing.T) {
 		}
 		written <- nil
 	}()
+	began := time.Now()
 	nr, err := b.svc.GrantReader(ctx, b.shop.ID, role, true)
 	require.NoError(t, err)
+	t.Logf("grant while subtables appear: %s", time.Since(began).Round(time.Millisecond))
 	require.NoError(t, <-written)
 	reader, err := pgx.Connect(ctx, nr.URL)
 	require.NoError(t, err)
