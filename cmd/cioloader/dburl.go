@@ -8,8 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cioloader/cioloader/internal/admin"
 	"github.com/cioloader/cioloader/internal/config"
 	"github.com/cioloader/cioloader/internal/pgcluster"
+	"github.com/cioloader/cioloader/internal/postgres"
 )
 
 // dbURLCmd prints the database URL the other commands use, so that
@@ -24,12 +26,20 @@ func dbURLCmd(e env) *cobra.Command {
 	}
 	tcp := cmd.Flags().Bool("tcp", false, "embedded Postgres: the TCP URL on 127.0.0.1 instead of the unix socket one")
 	asJSON := cmd.Flags().Bool("json", false, `print {"url": ..., "embedded": ...}`)
+	role := cmd.Flags().String("role", "", "the URL for reader ROLE (see cioloader access grant) instead of cioloader's own, which is for operators; "+
+		"no password in it: the embedded Postgres asks none; with DATABASE_URL, give the role's own (PGPASSWORD or ~/.pgpass)")
+	cmd.Long += " With --role ROLE, the same server and database as ROLE, for analysts: psql \"$(cioloader db-url --role analyst)\"."
 	return configured(cmd, e, func(ctx context.Context, cfg *config.Config, _ []string) error {
-		return dbURL(ctx, e, cfg, *tcp, *asJSON)
+		if *role != "" {
+			if err := admin.CheckRoleName(*role); err != nil {
+				return usagef("--role: %v", err)
+			}
+		}
+		return dbURL(ctx, e, cfg, *tcp, *asJSON, *role)
 	})
 }
 
-func dbURL(ctx context.Context, e env, cfg *config.Config, tcp, asJSON bool) error {
+func dbURL(ctx context.Context, e env, cfg *config.Config, tcp, asJSON bool, role string) error {
 	var err error
 	url := cfg.DatabaseURL
 	var db *database
@@ -40,6 +50,11 @@ func dbURL(ctx context.Context, e env, cfg *config.Config, tcp, asJSON bool) err
 		url = db.url
 		if tcp {
 			url = db.cluster.TCPURL(pgcluster.DefaultDatabase)
+		}
+	}
+	if role != "" {
+		if url, err = postgres.ReaderURL(url, role, ""); err != nil {
+			return err
 		}
 	}
 	if asJSON {

@@ -185,12 +185,16 @@ func TestMigrateCLI(t *testing.T) {
 	requireOK(t, r)
 	require.Equal(t, admin.MigrationStatus{Action: "version", Version: latest, Latest: latest}, decode[admin.MigrationStatus](t, r.stdout))
 
+	prev := latest - 1 // the migration below latest: numbers may have gaps
+	for prev > 0 && postgres.AppliedMigrations(prev-1) == postgres.AppliedMigrations(prev) {
+		prev--
+	}
 	r = cli(t, vars, "", "migrate", "down", "1", "--json")
 	requireOK(t, r)
-	require.Equal(t, admin.MigrationStatus{Action: "down", Version: latest - 1, Latest: latest}, decode[admin.MigrationStatus](t, r.stdout))
+	require.Equal(t, admin.MigrationStatus{Action: "down", Version: prev, Latest: latest}, decode[admin.MigrationStatus](t, r.stdout))
 	r = cli(t, vars, "", "migrate", "version")
 	requireOK(t, r)
-	require.Contains(t, r.stdout, fmt.Sprintf("control schema version %d (dirty=false", latest-1))
+	require.Contains(t, r.stdout, fmt.Sprintf("control schema version %d (dirty=false", prev))
 
 	r = cli(t, vars, "", "migrate", "up")
 	requireOK(t, r)

@@ -33,6 +33,7 @@ type Store interface {
 	ActivitySummaries(ctx context.Context, since time.Time) (map[int64]domain.ActivitySummary, error)
 	ActivitySummary(ctx context.Context, integrationID int64, since time.Time) (domain.ActivitySummary, error)
 	ListImports(ctx context.Context, integrationID int64) ([]domain.Import, error)
+	ReaderStore
 }
 
 // Service performs admin actions.

@@ -36,6 +36,13 @@ type App struct {
 // New migrates the database, opens the store, upgrades existing integrations'
 // objects and builds the server. Close releases what New opened.
 func New(ctx context.Context, cfg *config.Config, dbURL string, log *slog.Logger) (*App, error) {
+	notes, err := postgres.CheckPrivileges(ctx, dbURL)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range notes {
+		log.Info(n)
+	}
 	if err := postgres.MigrateUp(ctx, dbURL); err != nil {
 		return nil, err
 	}

@@ -108,6 +108,9 @@ func (s *Server) routes() {
 	a.GET("/:id/rejections", s.listRejections)
 	a.GET("/:id/activity", s.integrationActivity)
 	a.GET("/:id/imports", s.listImports)
+	a.GET("/:id/readers", s.listReaders)
+	a.PUT("/:id/readers/:role", s.grantReader)
+	a.DELETE("/:id/readers/:role", s.revokeReader)
 
 	s.adminPage()
 }

@@ -49,7 +49,8 @@ func (c Config) validate() error {
 //   - eraser: Erase and ListErasures;
 //   - refusals: refused deliveries by reason, and _sdc_rejected rows;
 //   - activity: events received per hour, object_type and metric;
-//   - imports: history imports' progress and their look-ups.
+//   - imports: history imports' progress and their look-ups;
+//   - readers: read-only roles on integration schemas.
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
@@ -63,6 +64,7 @@ type Store struct {
 	*refusals
 	*activity
 	*imports
+	*readers
 }
 
 // Run keeps the caches honest and flushes what is counted in memory
@@ -101,7 +103,9 @@ func Open(ctx context.Context, databaseURL string, cfg Config, log *slog.Logger,
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open pool: %s", sanitize(err))
 	}
-	return compose(pool, cfg, log, m, time.Now), nil
+	s := compose(pool, cfg, log, m, time.Now)
+	s.readers.url = databaseURL
+	return s, nil
 }
 
 // compose wires the parts around one pool.
@@ -120,6 +124,7 @@ func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metric
 		refusals: newRefusals(pool, log),
 		activity: newActivity(pool, log, now),
 		imports:  &imports{pool: pool, schemas: schemas, log: log},
+		readers:  &readers{pool: pool},
 	}
 }
 

@@ -358,6 +358,7 @@
           loadImports(id, seq);
           loadRejections(id, seq);
           loadActivity(id, seq);
+          loadReaders(id, seq);
         },
         function (err) {
           if (seq !== state.detailSeq) return;
@@ -825,9 +826,12 @@
   }
 
   function onCopy() {
-    var input = $("new-url-value");
+    copyInput($("new-url-value"), $("copy-status"));
+  }
+
+  // copyInput copies a read-only input's text, saying how in status.
+  function copyInput(input, status) {
     var text = input.value;
-    var status = $("copy-status");
     function fallback() {
       input.focus();
       input.select();
@@ -883,6 +887,103 @@
     );
   }
 
+  // ---- readers (read-only Postgres roles for analysts) ------------------------
+
+  function readersPath(role) {
+    var p = "/v1/integrations/" + encodeURIComponent(state.selectedId) + "/readers";
+    return role === undefined ? p : p + "/" + encodeURIComponent(role);
+  }
+
+  function loadReaders(id, seq) {
+    api("GET", "/v1/integrations/" + encodeURIComponent(id) + "/readers").then(function (list) {
+      if (seq !== state.detailSeq) return;
+      say($("readers-error"), "");
+      renderReaders(list || []);
+    }, report($("readers-error")));
+  }
+
+  function renderReaders(list) {
+    var tb = $("readers");
+    tb.textContent = "";
+    show($("readers-empty"), list.length === 0);
+    show($("readers-wrap"), list.length > 0);
+    list.forEach(function (r) {
+      var tr = el("tr", { "data-testid": "reader-row", "data-role": r.role, "data-complete": r.complete ? "true" : "false" });
+      var name = el("td", { "data-label": "Role" });
+      name.appendChild(el("code", null, r.role));
+      tr.appendChild(name);
+      tr.appendChild(el("td", { "data-label": "Login" }, r.can_login ? "yes" : "no"));
+      tr.appendChild(el("td", { "data-label": "Reads" }, r.readable + " of " + r.relations + " tables and views"));
+      tr.appendChild(el("td", { "data-label": "Later ones" }, r.future ? "yes" : "no"));
+      var status = el("td", { "data-label": "Status" });
+      status.appendChild(
+        el(
+          "span",
+          { class: "badge " + (r.complete ? "badge-on" : "badge-off"), title: r.complete ? "" : "changed by hand: grant again, or revoke" },
+          r.complete ? "granted" : "partial"
+        )
+      );
+      tr.appendChild(status);
+      var act = el("td", { class: "actions" });
+      var b = el("button", { type: "button", class: "btn btn-small btn-danger-ghost", "data-testid": "revoke-reader" }, "Revoke");
+      b.addEventListener("click", function () {
+        revokeReader(r.role, b);
+      });
+      act.appendChild(b);
+      tr.appendChild(act);
+      tb.appendChild(tr);
+    });
+  }
+
+  function onGrantReader(ev) {
+    ev.preventDefault();
+    var role = $("reader-role").value.trim();
+    var create = $("reader-create").checked;
+    var id = state.selectedId;
+    say($("reader-msg"), "");
+    say($("readers-error"), "");
+    clearNewReader();
+    api("PUT", readersPath(role), create ? { create: true } : undefined).then(function (nr) {
+      if (state.selectedId !== id) return;
+      $("reader-role").value = "";
+      if (nr && nr.url) {
+        $("new-reader-value").value = nr.url;
+        show($("new-reader-box"), true);
+        $("copy-reader").focus();
+      } else {
+        say($("reader-msg"), "Role " + role + " can now read every table and view of this integration.");
+      }
+      loadReaders(id, state.detailSeq);
+    }, report($("readers-error")));
+  }
+
+  function revokeReader(role, btn) {
+    var msg = "Revoke role " + role + "'s read access to this integration?\n\nIt can no longer read any of its tables or views. The role itself stays.";
+    if (!window.confirm(msg)) return;
+    btn.disabled = true;
+    say($("reader-msg"), "");
+    api("DELETE", readersPath(role)).then(function () {
+      loadReaders(state.selectedId, state.detailSeq);
+    }, function (err) {
+      btn.disabled = false;
+      report($("readers-error"))(err);
+    });
+  }
+
+  function clearNewReader() {
+    $("new-reader-value").value = "";
+    $("copy-reader-status").textContent = "";
+    show($("new-reader-box"), false);
+  }
+
+  function startReaders() {
+    $("reader-form").addEventListener("submit", onGrantReader);
+    $("copy-reader").addEventListener("click", function () {
+      copyInput($("new-reader-value"), $("copy-reader-status"));
+    });
+    $("dismiss-reader").addEventListener("click", clearNewReader);
+  }
+
   // ---- delete --------------------------------------------------------------
 
   function onDelete() {
@@ -921,6 +1022,7 @@
     $("signing-key-form").addEventListener("submit", onSigningKey);
     $("signing-key-clear").addEventListener("click", onClearSigningKey);
     $("delete-integration").addEventListener("click", onDelete);
+    startReaders();
 
     if (!token()) {
       showSignIn("");

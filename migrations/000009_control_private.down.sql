@@ -1,0 +1,2 @@
+-- Nothing to give back: PUBLIC never needed the control schema.
+SELECT 1;
