@@ -44,7 +44,7 @@ func listPackages(t *testing.T) map[string][]string {
 // domainPackages are pure: the standard library and each other, nothing else.
 var domainPackages = map[string]bool{
 	"internal/domain": true, "internal/naming": true, "internal/stitch": true, "internal/rudder": true,
-	"internal/signature": true, "internal/token": true, "internal/webhook": true,
+	"internal/signature": true, "internal/token": true, "internal/webhook": true, "internal/warehouse": true,
 }
 
 func isStd(imp string) bool { return !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") }
