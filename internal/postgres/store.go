@@ -103,14 +103,15 @@ func Open(ctx context.Context, databaseURL string, cfg Config, log *slog.Logger,
 // compose wires the parts around one pool.
 func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metrics, now func() time.Time) *Store {
 	schemas := newSchemaCache(pool, cfg.MaxColumns, cfg.MaxSubtables, log, m)
+	wh := newWarehouseViews(pool, log, now)
 	cache := newTokenCache(cfg.TokenTTL, now)
 	return &Store{
 		pool:     pool,
 		log:      log,
 		tokens:   &tokens{pool: pool, log: log, cache: cache, schemas: schemas},
-		writer:   &writer{pool: pool, schemas: schemas, m: m, now: now},
+		writer:   &writer{pool: pool, schemas: schemas, wh: wh, m: m, now: now},
 		registry: &registry{pool: pool, log: log, tokens: cache},
-		replayer: &replayer{pool: pool},
+		replayer: &replayer{pool: pool, wh: wh},
 		eraser:   &eraser{pool: pool, m: m},
 		refusals: newRefusals(pool, log),
 		activity: newActivity(pool, log, now),

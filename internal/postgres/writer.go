@@ -24,6 +24,7 @@ type writer struct {
 	texts   statementTexts
 	pool    *pgxpool.Pool
 	schemas *schemaCache
+	wh      *warehouseViews
 	m       *metrics.Metrics
 	now     func() time.Time
 }
@@ -152,5 +153,6 @@ func (s *writer) plan(ctx context.Context, g *schemaGroup) (*schemaWrite, error)
 			return nil, err
 		}
 	}
+	s.wh.ensure(ctx, g.schema, g.events)
 	return newSchemaWrite(&s.texts, g, tables), nil
 }

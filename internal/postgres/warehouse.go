@@ -1,0 +1,348 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cioloader/cioloader/internal/ingest"
+	"github.com/cioloader/cioloader/internal/warehouse"
+)
+
+// warehouseViews keeps each schema's RudderStack warehouse views (warehouse_views.go)
+// up with the events written: a batch that brings an event name or a column (a
+// relation, column, source path) not yet recorded records it and replaces the views
+// it changes, in a short transaction of its own before the data transaction. The
+// known set is cached per schema; it only grows, and it only ever holds what is
+// recorded, so a replica that missed another's change at worst records it again
+// (ON CONFLICT DO NOTHING) and regenerates the same views: no NOTIFY is needed.
+type warehouseViews struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	now  func() time.Time
+
+	mu      sync.Mutex
+	schemas map[string]*whSchema
+}
+
+func newWarehouseViews(pool *pgxpool.Pool, log *slog.Logger, now func() time.Time) *warehouseViews {
+	return &warehouseViews{pool: pool, log: log, now: now, schemas: map[string]*whSchema{}}
+}
+
+// whSchema is one schema's known layout. mu serialises this process's changes to
+// it (the advisory lock serialises replicas).
+type whSchema struct {
+	mu       sync.Mutex
+	loaded   bool
+	events   map[string]string // event name → its table
+	known    map[whKey]bool
+	failedAt time.Time // last failed change: retried after whRetryPause
+}
+
+// whKey is one recorded (relation, column, source path).
+type whKey struct {
+	table, column, path string
+}
+
+// whWant is a column an event needs recorded.
+type whWant struct {
+	key  whKey
+	col  warehouse.Column
+	path whPath
+}
+
+// whRetryPause is how long a schema whose views could not be changed (an
+// analyst's long query holds the view's lock) waits before the writer tries again,
+// so a stuck change costs one short lock wait a second, not one per batch.
+const whRetryPause = time.Second
+
+func (w *warehouseViews) schema(name string) *whSchema {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.schemas[name]
+	if s == nil {
+		s = &whSchema{}
+		w.schemas[name] = s
+	}
+	return s
+}
+
+// ensure records what evs bring that the schema's views lack, and replaces those
+// views. It never fails the batch: if the change cannot be made now (a view's lock
+// is held), it is logged and tried again by a later batch, by replay, or at the next
+// event of the kind.
+func (w *warehouseViews) ensure(ctx context.Context, schema string, evs []*ingest.Event) {
+	s := w.schema(schema)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loaded {
+		if err := w.load(ctx, schema, s); err != nil {
+			w.log.Warn("could not read the warehouse layout", "schema", schema, "err", translate(err))
+			return
+		}
+	}
+	newEvents, wants := s.missing(evs)
+	if len(newEvents) == 0 && len(wants) == 0 {
+		return
+	}
+	if now := w.now(); now.Sub(s.failedAt) < whRetryPause {
+		return
+	}
+	if err := w.change(ctx, schema, s, newEvents, wants, false); err != nil {
+		s.failedAt = w.now()
+		w.log.Warn("could not update the RudderStack warehouse views; a later batch retries", "schema", schema, "err", translate(err))
+	}
+}
+
+// rebuild replaces every warehouse view of schema from what is recorded (replay
+// calls it, so views dropped by hand come back).
+func (w *warehouseViews) rebuild(ctx context.Context, schema string) error {
+	s := w.schema(schema)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return w.change(ctx, schema, s, nil, nil, true)
+}
+
+// missing lists the event names and columns of evs not yet known.
+func (s *whSchema) missing(evs []*ingest.Event) (map[string]string, []whWant) {
+	newEvents := map[string]string{}
+	var wants []whWant
+	seen := map[whKey]bool{}
+	add := func(table string, c warehouse.Column) {
+		if table == "" {
+			return
+		}
+		p := whPath{source: c.Source, keys: c.Path}
+		k := whKey{table: table, column: c.Name, path: string(c.Source) + "\x00" + strings.Join(c.Path, "\x00")}
+		if !s.known[k] && !seen[k] {
+			seen[k] = true
+			wants = append(wants, whWant{key: k, col: c, path: p})
+		}
+	}
+	for _, e := range evs {
+		name := e.Rudder.Name()
+		table, known := s.events[name]
+		if !known {
+			if table = warehouse.TableName(name); whReservedRelations[table] {
+				table = "" // tracks only
+			}
+			if table != "" {
+				newEvents[name] = table
+			}
+		}
+		props, context, userID, anonymousID := e.Rudder.WarehouseInput()
+		ctxCols, propCols := warehouse.Columns(props, context)
+		for _, src := range []struct {
+			s warehouse.Source
+			v any
+		}{{warehouse.FromUserID, userID}, {warehouse.FromAnonymousID, anonymousID}} {
+			if c, ok := warehouse.IDColumn(src.s, src.v); ok {
+				ctxCols = append(ctxCols, c)
+			}
+		}
+		for _, c := range ctxCols {
+			add(tracksTable, c)
+			add(table, c)
+		}
+		for _, c := range propCols {
+			add(table, c)
+		}
+	}
+	return newEvents, wants
+}
+
+// whReservedRelations are the relations of an integration's schema besides the
+// warehouse views: an event table of one of these names is not made (no event name
+// of ours gives one; this keeps an odd one from replacing our own views).
+var whReservedRelations = map[string]bool{
+	"data": true, "_sdc_rejected": true, "rudder_events": true, "rudder_payloads": true, "events": true,
+	"event_facts": true, "delivery_facts": true, "delivery_funnel": true, tracksTable: true,
+	"customer_events": true, "email_events": true, "push_events": true, "sms_events": true,
+	"whatsapp_events": true, "slack_events": true, "webhook_events": true, "in_app_events": true,
+}
+
+// change records newEvents and wants and replaces the views they change (all of
+// them when all is set), in one short transaction under the schema's advisory lock,
+// reading the whole record afresh under the lock (another replica may have added
+// to it). A short lock_timeout keeps an analyst's query on a view from holding the
+// writer up.
+func (w *warehouseViews) change(ctx context.Context, schema string, s *whSchema, newEvents map[string]string, wants []whWant, all bool) error {
+	var rels map[string]*whRelation
+	var events map[string]string
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = '%dms'`, ddlLockTimeout.Milliseconds())); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "warehouse:"+schema); err != nil {
+			return err
+		}
+		if err := recordWarehouse(ctx, tx, schema, newEvents, wants); err != nil {
+			return err
+		}
+		var err error
+		if rels, events, err = loadWarehouse(ctx, tx, schema); err != nil {
+			return err
+		}
+		for _, name := range changedRelations(rels, newEvents, wants, all) {
+			if err := replaceView(ctx, tx, schema, rels[name], events); err != nil {
+				return fmt.Errorf("view %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.remember(rels, events)
+	return nil
+}
+
+// changedRelations are the relations whose views change: those of new columns,
+// tracks and the tables of new event names (the event column maps every name).
+func changedRelations(rels map[string]*whRelation, newEvents map[string]string, wants []whWant, all bool) []string {
+	set := map[string]bool{}
+	if all || len(newEvents) > 0 {
+		set[tracksTable] = true
+	}
+	for _, t := range newEvents {
+		set[t] = true
+	}
+	for _, wt := range wants {
+		set[wt.key.table] = true
+	}
+	var names []string
+	for name := range rels {
+		if all || set[name] {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// replaceView runs the view's CREATE OR REPLACE, or, when the recorded order no
+// longer matches the view (a column moved: only a view made by hand or by an
+// older layout), drops and creates it.
+func replaceView(ctx context.Context, tx pgx.Tx, schema string, rel *whRelation, events map[string]string) error {
+	sql := whViewSQL(schema, rel, events)
+	_, err := tx.Exec(ctx, fmt.Sprintf(`DO $wh$
+BEGIN
+	EXECUTE %[1]s;
+EXCEPTION WHEN invalid_table_definition OR datatype_mismatch THEN
+	EXECUTE %[2]s;
+	EXECUTE %[1]s;
+END $wh$`, quoteLiteral(sql), quoteLiteral("DROP VIEW IF EXISTS "+ident(schema, rel.name))))
+	return err
+}
+
+// recordWarehouse inserts the new event names and columns; rows already there (the
+// first type of a column) are kept.
+func recordWarehouse(ctx context.Context, tx pgx.Tx, schema string, newEvents map[string]string, wants []whWant) error {
+	if len(newEvents) > 0 {
+		names := slicesSorted(newEvents)
+		tables := make([]string, len(names))
+		for i, n := range names {
+			tables[i] = newEvents[n]
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO cioloader.warehouse_events (schema_name, event_name, table_name)
+			SELECT $1, e, t FROM unnest($2::text[], $3::text[]) AS x(e, t) ON CONFLICT DO NOTHING`, schema, names, tables); err != nil {
+			return err
+		}
+	}
+	for _, wt := range wants {
+		keys := wt.path.keys
+		if keys == nil {
+			keys = []string{}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO cioloader.warehouse_columns (schema_name, table_name, column_name, source, path, type)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+			schema, wt.key.table, wt.col.Name, string(wt.col.Source), keys, string(wt.col.Type)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadWarehouse reads a schema's record: its relations (tracks always) with their
+// columns in order and their event names, and every event name's table.
+func loadWarehouse(ctx context.Context, q querier, schema string) (map[string]*whRelation, map[string]string, error) {
+	rels := map[string]*whRelation{tracksTable: {name: tracksTable}}
+	rel := func(name string) *whRelation {
+		if rels[name] == nil {
+			rels[name] = &whRelation{name: name}
+		}
+		return rels[name]
+	}
+	events := map[string]string{}
+	rows, err := q.Query(ctx, `SELECT event_name, table_name FROM cioloader.warehouse_events WHERE schema_name = $1 ORDER BY event_name`, schema)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ev, table string
+	if _, err := pgx.ForEachRow(rows, []any{&ev, &table}, func() error {
+		events[ev] = table
+		r := rel(table)
+		r.events = append(r.events, ev)
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	rows, err = q.Query(ctx, `SELECT table_name, column_name, source, path, type FROM cioloader.warehouse_columns
+		WHERE schema_name = $1 ORDER BY id`, schema)
+	if err != nil {
+		return nil, nil, err
+	}
+	var col, source, typ string
+	var path []string
+	_, err = pgx.ForEachRow(rows, []any{&table, &col, &source, &path, &typ}, func() error {
+		return rel(table).addPath(col, warehouse.Source(source), slices.Clone(path), typ)
+	})
+	return rels, events, err
+}
+
+// addPath adds a recorded path to its column (the first row of a column gives its
+// type and place).
+func (r *whRelation) addPath(col string, src warehouse.Source, keys []string, typ string) error {
+	for _, c := range r.cols {
+		if c.name == col {
+			c.paths = append(c.paths, whPath{source: src, keys: keys})
+			return nil
+		}
+	}
+	t, ok := warehouse.ParseType(typ)
+	if !ok {
+		return errors.New("unknown warehouse type " + typ)
+	}
+	r.cols = append(r.cols, &whColumn{name: col, typ: t, paths: []whPath{{source: src, keys: keys}}})
+	return nil
+}
+
+// remember makes the loaded record the known set.
+func (s *whSchema) remember(rels map[string]*whRelation, events map[string]string) {
+	s.events, s.known, s.loaded = events, map[whKey]bool{}, true
+	for _, r := range rels {
+		for _, c := range r.cols {
+			for _, p := range c.paths {
+				s.known[whKey{table: r.name, column: c.name, path: string(p.source) + "\x00" + strings.Join(p.keys, "\x00")}] = true
+			}
+		}
+	}
+}
+
+// load reads the record into s.
+func (w *warehouseViews) load(ctx context.Context, schema string, s *whSchema) error {
+	rels, events, err := loadWarehouse(ctx, w.pool, schema)
+	if err != nil {
+		return err
+	}
+	s.remember(rels, events)
+	return nil
+}
