@@ -51,7 +51,10 @@ func (s *replayer) Replay(ctx context.Context, schema string, size int, progress
 		n := int64(len(evs)) + skipped
 		if n == 0 {
 			// The RudderStack warehouse views, every one made again from the record.
-			return st, s.wh.rebuild(ctx, schema)
+			if err := s.wh.rebuild(ctx, schema); err != nil {
+				return st, fmt.Errorf("replay %s: warehouse views: %w", schema, translate(err))
+			}
+			return st, nil
 		}
 		s.wh.ensure(ctx, schema, evs)
 		if len(evs) > 0 {

@@ -244,3 +244,57 @@ func copyStrings(m map[string]string) map[string]string {
 	}
 	return out
 }
+
+// TestWarehouseGrows: tracks exists from the start; an event name gets its relation
+// with its first event, a property its column when it first appears; a column keeps
+// its first type (a later string in a bigint column is NULL, a fraction is cut, as
+// RudderStack's loader does); replay makes a dropped view again.
+func TestWarehouseGrows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupWrite(t)
+	s := func(rel string) string { return pgx.Identifier{b.schema, rel}.Sanitize() }
+	cols := func(rel string) map[string]string { return warehouseColumns(t, b.conn, b.schema, rel) }
+	exists := func(rel string) bool { return b.scalar(t, `SELECT to_regclass($1)::text`, s(rel)) != null }
+
+	require.True(t, exists("tracks"))
+	require.Equal(t, "0", b.scalar(t, "SELECT count(*)::text FROM "+s("tracks")))
+	require.Contains(t, cols("tracks"), "context_source_id")
+	require.False(t, exists("email_opened"))
+
+	opened := func(id, extra string) string {
+		return `{"event_id":"` + id + `","object_type":"email","metric":"opened","timestamp":1585250199,
+			"data":{"customer_id":"user-1","delivery_id":"d-` + id + `","identifiers":{"email":"a@example.com"}` + extra + `}}`
+	}
+	write := func(seq int64, bodies ...string) {
+		seqs := make([]int64, len(bodies))
+		for i := range seqs {
+			seqs[i] = seq + int64(i)
+		}
+		require.NoError(t, b.store.WriteBatch(ctx, []*ingest.Request{b.request(t, seqs, bodies...)}))
+	}
+	write(1, opened("e1", `,"action_id":42`))
+	require.True(t, exists("email_opened"))
+	require.Equal(t, "bigint", cols("email_opened")["action_id"])
+	require.NotContains(t, cols("email_opened"), "journey_id")
+	require.Equal(t, "42", b.scalar(t, "SELECT action_id::text FROM "+s("email_opened")))
+	require.Equal(t, "email_opened", b.scalar(t, "SELECT event FROM "+s("tracks")))
+
+	write(2, opened("e2", `,"action_id":"not a number","journey_id":"j-1"`), opened("e3", `,"action_id":7.9`))
+	require.Equal(t, "bigint", cols("email_opened")["action_id"], "the first type stays")
+	require.Equal(t, "text", cols("email_opened")["journey_id"], "a new property gets its column")
+	require.Equal(t, "42,<NULL>,7", b.scalar(t, "SELECT string_agg(coalesce(action_id::text, '<NULL>'), ',' ORDER BY delivery_id) FROM "+s("email_opened")))
+	require.Equal(t, "j-1", b.scalar(t, "SELECT journey_id FROM "+s("email_opened")+" WHERE delivery_id = 'd-e2'"))
+
+	write(10, `{"event_id":"c1","object_type":"in_app","metric":"clicked","timestamp":1585250199,"data":{"customer_id":"user-1","href":"https://x"}}`)
+	require.Equal(t, "1", b.scalar(t, "SELECT count(*)::text FROM "+s("in_app_message_link_clicked")))
+	require.Equal(t, "https://x", b.scalar(t, "SELECT link_url FROM "+s("in_app_message_link_clicked")))
+	require.Equal(t, "4", b.scalar(t, "SELECT count(*)::text FROM "+s("tracks")))
+
+	_, err := b.conn.Exec(ctx, "DROP VIEW "+s("email_opened"))
+	require.NoError(t, err)
+	_, err = b.store.Replay(ctx, b.schema, 100, nil)
+	require.NoError(t, err)
+	require.Equal(t, "3", b.scalar(t, "SELECT count(*)::text FROM "+s("email_opened")))
+	require.Equal(t, "bigint", cols("email_opened")["action_id"])
+}
