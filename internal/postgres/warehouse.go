@@ -44,6 +44,10 @@ type whSchema struct {
 	loaded   bool
 	events   map[string]string // event name → its table
 	known    map[whKey]bool
+	namer    warehouse.Namer
+	shapes   map[string]bool // event shapes (rudder.Event.AppendShape) whose columns are all known
+	shapeBuf []byte
+	pending  []string  // shapes of the last missing() that wait for its change
 	failedAt time.Time // last failed change: retried after whRetryPause
 }
 
@@ -127,7 +131,14 @@ func (s *whSchema) missing(evs []*ingest.Event) (map[string]string, []whWant) {
 			wants = append(wants, whWant{key: k, col: c, path: p})
 		}
 	}
+	var pending []string
 	for _, e := range evs {
+		s.shapeBuf = e.Rudder.AppendShape(s.shapeBuf[:0], whKind)
+		if s.shapes[string(s.shapeBuf)] {
+			continue
+		}
+		before := len(wants) + len(newEvents)
+		pending = append(pending, string(s.shapeBuf))
 		name := e.Rudder.Name()
 		table, known := s.events[name]
 		if !known {
@@ -139,7 +150,7 @@ func (s *whSchema) missing(evs []*ingest.Event) (map[string]string, []whWant) {
 			}
 		}
 		props, context, userID, anonymousID := e.Rudder.WarehouseInput()
-		ctxCols, propCols := warehouse.Columns(props, context)
+		ctxCols, propCols := s.namer.Columns(props, context)
 		for _, src := range []struct {
 			s warehouse.Source
 			v any
@@ -155,8 +166,39 @@ func (s *whSchema) missing(evs []*ingest.Event) (map[string]string, []whWant) {
 		for _, c := range propCols {
 			add(table, c)
 		}
+		if len(wants)+len(newEvents) == before {
+			s.knowShape(pending[len(pending)-1]) // nothing new: known from now on
+			pending = pending[:len(pending)-1]
+		}
 	}
+	s.pending = pending
 	return newEvents, wants
+}
+
+// maxShapes bounds the shapes remembered per schema (they are a shortcut: past
+// the bound they are forgotten and found again).
+const maxShapes = 10000
+
+func (s *whSchema) knowShape(shape string) {
+	if s.shapes == nil || len(s.shapes) >= maxShapes {
+		s.shapes = map[string]bool{}
+	}
+	s.shapes[shape] = true
+}
+
+// whKind is a value's kind in an event's shape: what decides its warehouse column
+// (left out, or its type).
+func whKind(v any) byte {
+	if _, isArray := v.([]any); isArray {
+		if warehouse.Blank(v) {
+			return '0'
+		}
+		return 'a'
+	}
+	if warehouse.Blank(v) {
+		return '0'
+	}
+	return warehouse.TypeOf(v)[0]
 }
 
 // whReservedRelations are the relations of an integration's schema besides the
@@ -202,6 +244,10 @@ func (w *warehouseViews) change(ctx context.Context, schema string, s *whSchema,
 		return err
 	}
 	s.remember(rels, events)
+	for _, shape := range s.pending {
+		s.knowShape(shape)
+	}
+	s.pending = nil
 	return nil
 }
 

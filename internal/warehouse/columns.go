@@ -45,9 +45,35 @@ var reservedTrackColumns = map[string]bool{
 // later one is the one RudderStack keeps; Columns lists both, in that order.
 // Values are what encoding/json decodes (numbers as json.Number or float64).
 func Columns(properties, context map[string]any) (ctx, props []Column) {
-	ctx = flatten(nil, FromContext, "context_", nil, context)
-	props = flatten(nil, FromProperties, "", nil, properties)
+	var n Namer
+	return n.Columns(properties, context)
+}
+
+// Namer is Columns with the column names it has computed remembered, for a caller
+// that flattens many events of the same shapes. The zero value is ready; it is not
+// safe for concurrent use.
+type Namer struct {
+	names map[string]string
+}
+
+// Columns is the package's Columns.
+func (n *Namer) Columns(properties, context map[string]any) (ctx, props []Column) {
+	ctx = n.flatten(nil, FromContext, "context_", nil, context)
+	props = n.flatten(nil, FromProperties, "", nil, properties)
 	return ctx, props
+}
+
+// name is ColumnName(joined), remembered.
+func (n *Namer) name(joined string) string {
+	if name, ok := n.names[joined]; ok {
+		return name
+	}
+	if n.names == nil {
+		n.names = map[string]string{}
+	}
+	name := ColumnName(joined)
+	n.names[joined] = name
+	return name
 }
 
 // IDColumn is the column of a userId or anonymousId (FromUserID, FromAnonymousID),
@@ -63,7 +89,7 @@ func IDColumn(src Source, v any) (Column, bool) {
 	return Column{Name: name, Source: src, Type: TypeOf(v)}, true
 }
 
-func flatten(out []Column, src Source, prefix string, path []string, obj map[string]any) []Column {
+func (n *Namer) flatten(out []Column, src Source, prefix string, path []string, obj map[string]any) []Column {
 	keys := make([]string, 0, len(obj))
 	for k := range obj {
 		keys = append(keys, k)
@@ -76,10 +102,10 @@ func flatten(out []Column, src Source, prefix string, path []string, obj map[str
 		}
 		p := append(slices.Clip(path), k)
 		if m, ok := v.(map[string]any); ok {
-			out = flatten(out, src, prefix+k+"_", p, m)
+			out = n.flatten(out, src, prefix+k+"_", p, m)
 			continue
 		}
-		name := ColumnName(prefix + k)
+		name := n.name(prefix + k)
 		if name == "" || reservedTrackColumns[name] {
 			continue
 		}
@@ -87,6 +113,9 @@ func flatten(out []Column, src Source, prefix string, path []string, obj map[str
 	}
 	return out
 }
+
+// Blank reports whether RudderStack leaves v out as blank (see isEmpty).
+func Blank(v any) bool { return isEmpty(v) }
 
 // isEmpty is RudderStack's blank value: null, "", an empty array, or an array of
 // one blank value other than null.

@@ -2,7 +2,7 @@ package warehouse
 
 import (
 	"encoding/json"
-	"math/big"
+	"math"
 	"regexp"
 	"strconv"
 	"time"
@@ -73,7 +73,7 @@ func TypeOf(v any) Type {
 }
 
 func floatType(f float64) Type {
-	if big.NewFloat(f).IsInt() {
+	if !math.IsInf(f, 0) && f == math.Trunc(f) {
 		return Int
 	}
 	return Float
@@ -90,7 +90,7 @@ const maxTimestampLen = 40
 // has the shape of an ISO-8601 date or date-time, parses, and lies in the years
 // 0001–9999.
 func ValidTimestamp(s string) bool {
-	if len(s) > maxTimestampLen || !timestampRE.MatchString(s) {
+	if len(s) > maxTimestampLen || !maybeTimestamp(s) || !timestampRE.MatchString(s) {
 		return false
 	}
 	t, ok := ParseTimestamp(s)
@@ -138,4 +138,13 @@ func ParseTimestamp(s string) (time.Time, bool) {
 		loc = time.FixedZone("", off)
 	}
 	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, loc).UTC(), true
+}
+
+// maybeTimestamp is a cheap first look: a timestamp starts with four digits (after
+// an optional sign) and a "-". Most strings fail it without the regular expression.
+func maybeTimestamp(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	return len(s) >= 5 && isDigit(s[0]) && isDigit(s[1]) && isDigit(s[2]) && isDigit(s[3]) && s[4] == '-'
 }

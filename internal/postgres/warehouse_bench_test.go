@@ -1,0 +1,45 @@
+package postgres
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/cioloader/cioloader/internal/ingest"
+	"github.com/cioloader/cioloader/internal/rudder"
+)
+
+// BenchmarkWarehouseMissing is what the writer pays per group commit of 32 email
+// events once their event names and columns are known: the check that nothing is
+// new (no statement is sent).
+func BenchmarkWarehouseMissing(b *testing.B) {
+	evs := make([]*ingest.Event, 32)
+	for i := range evs {
+		var obj map[string]any
+		body := strings.ReplaceAll(`{"event_id":"e%d","object_type":"email","metric":"opened","timestamp":1585250199,
+			"data":{"action_id":42,"campaign_id":23,"customer_id":"user-123","delivery_id":"RAECAAFwnUSneIa0ZXkmq8EdkAM==",
+			"identifiers":{"id":"user-123","email":"test@example.com","cio_id":"d9c106000001"},
+			"recipient":"test@example.com","subject":"Thanks for signing up"}}`, "%d", fmt.Sprint(i))
+		dec := json.NewDecoder(strings.NewReader(body))
+		dec.UseNumber()
+		if err := dec.Decode(&obj); err != nil {
+			b.Fatal(err)
+		}
+		evs[i] = &ingest.Event{ID: fmt.Sprint(i), Rudder: rudder.Transform(obj, rudder.Options{Namespace: "s"})}
+	}
+	s := &whSchema{events: map[string]string{}, known: map[whKey]bool{}}
+	events, wants := s.missing(evs)
+	for name, table := range events {
+		s.events[name] = table
+	}
+	for _, w := range wants {
+		s.known[w.key] = true
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if events, wants := s.missing(evs); len(events)+len(wants) > 0 {
+			b.Fatal("not known")
+		}
+	}
+}
