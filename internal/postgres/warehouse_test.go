@@ -298,3 +298,41 @@ func TestWarehouseGrows(t *testing.T) {
 	require.Equal(t, "3", b.scalar(t, "SELECT count(*)::text FROM "+s("email_opened")))
 	require.Equal(t, "bigint", cols("email_opened")["action_id"])
 }
+
+// TestWarehouseViewLockedDoesNotStallIngest: while an analyst's query holds a view,
+// a batch that brings a new column is still written at once (the view change waits
+// 100 ms at most, then is left to a later batch), and the column appears once the
+// view is free.
+func TestWarehouseViewLockedDoesNotStallIngest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupWrite(t)
+	view := pgx.Identifier{b.schema, "email_sent"}.Sanitize()
+	sent := func(id, extra string) string {
+		return `{"event_id":"` + id + `","object_type":"email","metric":"sent","timestamp":1585250199,"data":{"customer_id":"u"` + extra + `}}`
+	}
+	// data gets its journey_id column now: while a view is read, its base tables are
+	// too, and adding a column to data waits for them (that is the Stitch side's rule).
+	delivered := `{"event_id":"d1","object_type":"email","metric":"delivered","timestamp":1585250199,"data":{"customer_id":"u","journey_id":"x"}}`
+	require.NoError(t, b.store.WriteBatch(ctx, []*ingest.Request{b.request(t, []int64{1, 2}, sent("s1", ""), delivered)}))
+
+	analyst, err := pgx.Connect(ctx, b.url)
+	require.NoError(t, err)
+	defer analyst.Close(ctx)
+	tx, err := analyst.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "LOCK TABLE "+view+" IN ACCESS SHARE MODE") // what a running SELECT holds
+	require.NoError(t, err)
+
+	start := time.Now()
+	require.NoError(t, b.store.WriteBatch(ctx, []*ingest.Request{b.request(t, []int64{3}, sent("s2", `,"journey_id":"j"`))}))
+	require.Less(t, time.Since(start), 2*time.Second)
+	require.Equal(t, "3", b.scalar(t, "SELECT count(*)::text FROM "+pgx.Identifier{b.schema, "rudder_events"}.Sanitize()))
+	require.NotContains(t, warehouseColumns(t, b.conn, b.schema, "email_sent"), "journey_id")
+	require.NoError(t, tx.Rollback(ctx))
+
+	// A later batch (after the retry pause) brings the view up to date.
+	time.Sleep(1100 * time.Millisecond)
+	require.NoError(t, b.store.WriteBatch(ctx, []*ingest.Request{b.request(t, []int64{4}, sent("s3", `,"journey_id":"k"`))}))
+	require.Equal(t, "j,k", b.scalar(t, "SELECT string_agg(journey_id, ',' ORDER BY journey_id) FROM "+view))
+}
