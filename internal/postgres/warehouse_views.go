@@ -170,12 +170,12 @@ func textArray(keys []string) string {
 func whConvert(schema string, t warehouse.Type, v string) string {
 	switch t {
 	case warehouse.Int:
-		return fmt.Sprintf(`CASE WHEN jsonb_typeof(%[1]s) = 'number' AND abs((%[1]s #>> '{}')::numeric) < 9223372036854775807
-			THEN trunc((%[1]s #>> '{}')::numeric)::bigint END`, v)
+		return fmt.Sprintf(`CASE WHEN jsonb_typeof(%[1]s) = 'number' AND abs(%[1]s::numeric) < 9223372036854775807
+			THEN trunc(%[1]s::numeric)::bigint END`, v)
 	case warehouse.Float:
-		return fmt.Sprintf(`CASE WHEN jsonb_typeof(%[1]s) = 'number' THEN (%[1]s #>> '{}')::numeric END`, v)
+		return fmt.Sprintf(`CASE WHEN jsonb_typeof(%[1]s) = 'number' THEN %[1]s::numeric END`, v)
 	case warehouse.Boolean:
-		return fmt.Sprintf(`CASE WHEN jsonb_typeof(%[1]s) = 'boolean' THEN (%[1]s #>> '{}')::boolean END`, v)
+		return fmt.Sprintf(`CASE WHEN jsonb_typeof(%[1]s) = 'boolean' THEN %[1]s::boolean END`, v)
 	case warehouse.Datetime:
 		return fmt.Sprintf(`CASE WHEN jsonb_typeof(%[1]s) = 'string' THEN %[2]s(%[1]s #>> '{}') END`, v, ident(schema, whTimestampFunc))
 	case warehouse.JSON:
