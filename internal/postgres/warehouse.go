@@ -44,6 +44,7 @@ type whSchema struct {
 	loaded   bool
 	events   map[string]string // event name → its table
 	known    map[whKey]bool
+	cols     map[string]map[string]bool // relation → its recorded column names
 	namer    warehouse.Namer
 	shapes   map[string]bool // event shapes (rudder.Event.AppendShape) whose columns are all known
 	shapeBuf []byte
@@ -120,16 +121,27 @@ func (s *whSchema) missing(evs []*ingest.Event) (map[string]string, []whWant) {
 	newEvents := map[string]string{}
 	var wants []whWant
 	seen := map[whKey]bool{}
+	newCols := map[string]map[string]bool{}
 	add := func(table string, c warehouse.Column) {
 		if table == "" {
 			return
 		}
 		p := whPath{source: c.Source, keys: c.Path}
 		k := whKey{table: table, column: c.Name, path: string(c.Source) + "\x00" + strings.Join(c.Path, "\x00")}
-		if !s.known[k] && !seen[k] {
-			seen[k] = true
-			wants = append(wants, whWant{key: k, col: c, path: p})
+		if s.known[k] || seen[k] {
+			return
 		}
+		if !s.cols[table][c.Name] && !newCols[table][c.Name] {
+			if len(s.cols[table])+len(newCols[table]) >= whMaxColumns {
+				return // past the bound the value stays in rudder_events only
+			}
+			if newCols[table] == nil {
+				newCols[table] = map[string]bool{}
+			}
+			newCols[table][c.Name] = true
+		}
+		seen[k] = true
+		wants = append(wants, whWant{key: k, col: c, path: p})
 	}
 	var pending []string
 	for _, e := range evs {
@@ -174,6 +186,11 @@ func (s *whSchema) missing(evs []*ingest.Event) (map[string]string, []whWant) {
 	s.pending = pending
 	return newEvents, wants
 }
+
+// whMaxColumns bounds a relation's recorded columns (Postgres allows a view 1,664;
+// RudderStack refuses an event of more than 1,600). A column past it is not made:
+// its value stays in rudder_events.
+const whMaxColumns = 1500
 
 // maxShapes bounds the shapes remembered per schema (they are a shortcut: past
 // the bound they are forgotten and found again).
@@ -373,9 +390,11 @@ func (r *whRelation) addPath(col string, src warehouse.Source, keys []string, ty
 
 // remember makes the loaded record the known set.
 func (s *whSchema) remember(rels map[string]*whRelation, events map[string]string) {
-	s.events, s.known, s.loaded = events, map[whKey]bool{}, true
+	s.events, s.known, s.cols, s.loaded = events, map[whKey]bool{}, map[string]map[string]bool{}, true
 	for _, r := range rels {
+		s.cols[r.name] = map[string]bool{}
 		for _, c := range r.cols {
+			s.cols[r.name][c.name] = true
 			for _, p := range c.paths {
 				s.known[whKey{table: r.name, column: c.name, path: string(p.source) + "\x00" + strings.Join(p.keys, "\x00")}] = true
 			}

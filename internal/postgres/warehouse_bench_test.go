@@ -43,3 +43,24 @@ func BenchmarkWarehouseMissing(b *testing.B) {
 		}
 	}
 }
+
+// TestWarehouseColumnCap: an object with more keys than a view may have columns
+// (here data.content, which the mapping copies whole) gives columns up to
+// whMaxColumns per relation; the rest stays in rudder_events.
+func TestWarehouseColumnCap(t *testing.T) {
+	t.Parallel()
+	content := map[string]any{}
+	for i := range 2000 {
+		content[fmt.Sprintf("k%d", i)] = "v"
+	}
+	obj := map[string]any{"event_id": "e", "object_type": "email", "metric": "sent", "data": map[string]any{"content": content}}
+	s := &whSchema{events: map[string]string{}, known: map[whKey]bool{}}
+	_, wants := s.missing([]*ingest.Event{{ID: "e", Rudder: rudder.Transform(obj, rudder.Options{Namespace: "s"})}})
+	perTable := map[string]int{}
+	for _, w := range wants {
+		perTable[w.key.table]++
+	}
+	if perTable["email_sent"] != whMaxColumns || perTable[tracksTable] > whMaxColumns {
+		t.Fatalf("columns wanted per relation: %v", perTable)
+	}
+}

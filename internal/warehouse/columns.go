@@ -63,12 +63,15 @@ func (n *Namer) Columns(properties, context map[string]any) (ctx, props []Column
 	return ctx, props
 }
 
+// maxRemembered bounds a Namer's memory: past it, it starts afresh.
+const maxRemembered = 10000
+
 // name is ColumnName(joined), remembered.
 func (n *Namer) name(joined string) string {
 	if name, ok := n.names[joined]; ok {
 		return name
 	}
-	if n.names == nil {
+	if n.names == nil || len(n.names) >= maxRemembered {
 		n.names = map[string]string{}
 	}
 	name := ColumnName(joined)
