@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -237,10 +238,8 @@ func (w *warehouseViews) change(ctx context.Context, schema string, s *whSchema,
 	var rels map[string]*whRelation
 	var events map[string]string
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = '%dms'`, ddlLockTimeout.Milliseconds())); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "warehouse:"+schema); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true), pg_advisory_xact_lock(hashtextextended($2, 0))`,
+			fmt.Sprintf("%dms", ddlLockTimeout.Milliseconds()), "warehouse:"+schema); err != nil {
 			return err
 		}
 		if err := recordWarehouse(ctx, tx, schema, newEvents, wants); err != nil {
@@ -320,18 +319,29 @@ func recordWarehouse(ctx context.Context, tx pgx.Tx, schema string, newEvents ma
 			return err
 		}
 	}
-	for _, wt := range wants {
-		keys := wt.path.keys
-		if keys == nil {
-			keys = []string{}
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO cioloader.warehouse_columns (schema_name, table_name, column_name, source, path, type)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-			schema, wt.key.table, wt.col.Name, string(wt.col.Source), keys, string(wt.col.Type)); err != nil {
-			return err
+	if len(wants) == 0 {
+		return nil
+	}
+	// One statement for all: a path (text[] of any length) travels as JSON.
+	tables, cols, sources, types := make([]string, len(wants)), make([]string, len(wants)), make([]string, len(wants)), make([]string, len(wants))
+	paths := make([][]string, len(wants))
+	for i, wt := range wants {
+		tables[i], cols[i], sources[i], types[i] = wt.key.table, wt.col.Name, string(wt.col.Source), string(wt.col.Type)
+		if paths[i] = wt.path.keys; paths[i] == nil {
+			paths[i] = []string{}
 		}
 	}
-	return nil
+	pathsJSON, err := json.Marshal(paths)
+	if err != nil {
+		return err
+	}
+	// In the wants' order, so ids (the views' column order) follow it.
+	_, err = tx.Exec(ctx, `INSERT INTO cioloader.warehouse_columns (schema_name, table_name, column_name, source, path, type)
+		SELECT $1, t, c, s, ARRAY(SELECT jsonb_array_elements_text(p)), ty
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS x(t, c, s, ty, n)
+		JOIN jsonb_array_elements($6::jsonb) WITH ORDINALITY AS y(p, m) ON m = n
+		ORDER BY n ON CONFLICT DO NOTHING`, schema, tables, cols, sources, types, string(pathsJSON))
+	return err
 }
 
 // loadWarehouse reads a schema's record: its relations (tracks always) with their

@@ -59,6 +59,7 @@ func (s *writer) writeBatch(ctx context.Context, reqs []*ingest.Request) error {
 	for _, p := range plans {
 		p.count(s.m)
 		p.countTombstoned(s.m)
+		s.wh.ensure(ctx, p.g.schema, p.g.events) // after the commit: it never holds the data up
 	}
 	return nil
 }
@@ -153,6 +154,5 @@ func (s *writer) plan(ctx context.Context, g *schemaGroup) (*schemaWrite, error)
 			return nil, err
 		}
 	}
-	s.wh.ensure(ctx, g.schema, g.events)
 	return newSchemaWrite(&s.texts, g, tables), nil
 }
