@@ -118,8 +118,12 @@ func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metric
 	}
 }
 
-// Close releases the pool.
-func (s *Store) Close() { s.pool.Close() }
+// Close waits for the warehouse view changes running in the background, then
+// releases the pool.
+func (s *Store) Close() {
+	s.writer.wh.wait()
+	s.pool.Close()
+}
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error {

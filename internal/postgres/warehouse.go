@@ -32,6 +32,7 @@ type warehouseViews struct {
 
 	mu      sync.Mutex
 	schemas map[string]*whSchema
+	changes sync.WaitGroup // view changes running in the background
 }
 
 func newWarehouseViews(pool *pgxpool.Pool, log *slog.Logger, now func() time.Time) *warehouseViews {
@@ -49,8 +50,9 @@ type whSchema struct {
 	namer    warehouse.Namer
 	shapes   map[string]bool // event shapes (rudder.Event.AppendShape) whose columns are all known
 	shapeBuf []byte
-	pending  []string  // shapes of the last missing() that wait for its change
 	failedAt time.Time // last failed change: retried after whRetryPause
+	changing bool      // a change is running in the background
+	queued   whChange  // what batches brought meanwhile: the next change
 }
 
 // whKey is one recorded (relation, column, source path).
@@ -82,9 +84,10 @@ func (w *warehouseViews) schema(name string) *whSchema {
 }
 
 // ensure records what evs bring that the schema's views lack, and replaces those
-// views. It never fails the batch: if the change cannot be made now (a view's lock
-// is held), it is logged and tried again by a later batch, by replay, or at the next
-// event of the kind.
+// views. The check is a look-up per event; a change runs in the background (one per
+// schema at a time), so neither the batch nor the writer waits for it, and it never
+// fails the batch: if it cannot be made now (a view's lock is held), it is logged
+// and made by a later batch, by replay, or at the next event of the kind.
 func (w *warehouseViews) ensure(ctx context.Context, schema string, evs []*ingest.Event) {
 	s := w.schema(schema)
 	s.mu.Lock()
@@ -95,30 +98,78 @@ func (w *warehouseViews) ensure(ctx context.Context, schema string, evs []*inges
 			return
 		}
 	}
-	newEvents, wants := s.missing(evs)
+	if w.now().Sub(s.failedAt) < whRetryPause {
+		return // what is new is seen again by a later batch
+	}
+	newEvents, wants, pending := s.missing(evs)
 	if len(newEvents) == 0 && len(wants) == 0 {
 		return
 	}
-	if now := w.now(); now.Sub(s.failedAt) < whRetryPause {
+	if s.changing {
+		s.queued.add(newEvents, wants, pending)
 		return
 	}
-	if err := w.change(ctx, schema, s, newEvents, wants, false); err != nil {
-		s.failedAt = w.now()
-		w.log.Warn("could not update the RudderStack warehouse views; a later batch retries", "schema", schema, "err", translate(err))
+	s.changing = true
+	w.changes.Add(1)
+	go w.run(schema, s, whChange{events: newEvents, wants: wants, pending: pending})
+}
+
+// whChange is what one change records.
+type whChange struct {
+	events  map[string]string
+	wants   []whWant
+	pending []string
+}
+
+func (c *whChange) add(events map[string]string, wants []whWant, pending []string) {
+	if c.events == nil {
+		c.events = map[string]string{}
+	}
+	for k, v := range events {
+		c.events[k] = v
+	}
+	c.wants = append(c.wants, wants...)
+	c.pending = append(c.pending, pending...)
+}
+
+// run makes c, then what batches queued meanwhile, until nothing is left (or a
+// change fails: then the next batch after whRetryPause tries again).
+func (w *warehouseViews) run(schema string, s *whSchema, c whChange) {
+	defer w.changes.Done()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), whChangeTimeout)
+		err := w.change(ctx, schema, s, c.events, c.wants, c.pending, false)
+		cancel()
+		s.mu.Lock()
+		if err != nil {
+			s.failedAt = w.now()
+			w.log.Warn("could not update the RudderStack warehouse views; a later batch retries", "schema", schema, "err", translate(err))
+		}
+		if err != nil || (len(s.queued.events) == 0 && len(s.queued.wants) == 0) {
+			s.changing, s.queued = false, whChange{}
+			s.mu.Unlock()
+			return
+		}
+		c, s.queued = s.queued, whChange{}
+		s.mu.Unlock()
 	}
 }
+
+// whChangeTimeout bounds one background change.
+const whChangeTimeout = 30 * time.Second
+
+// wait returns when no change runs in the background (Close, and tests).
+func (w *warehouseViews) wait() { w.changes.Wait() }
 
 // rebuild replaces every warehouse view of schema from what is recorded (replay
 // calls it, so views dropped by hand come back).
 func (w *warehouseViews) rebuild(ctx context.Context, schema string) error {
-	s := w.schema(schema)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return w.change(ctx, schema, s, nil, nil, true)
+	w.wait()
+	return w.change(ctx, schema, w.schema(schema), nil, nil, nil, true)
 }
 
 // missing lists the event names and columns of evs not yet known.
-func (s *whSchema) missing(evs []*ingest.Event) (map[string]string, []whWant) {
+func (s *whSchema) missing(evs []*ingest.Event) (map[string]string, []whWant, []string) {
 	newEvents := map[string]string{}
 	var wants []whWant
 	seen := map[whKey]bool{}
@@ -184,8 +235,7 @@ func (s *whSchema) missing(evs []*ingest.Event) (map[string]string, []whWant) {
 			pending = pending[:len(pending)-1]
 		}
 	}
-	s.pending = pending
-	return newEvents, wants
+	return newEvents, wants, pending
 }
 
 // whMaxColumns bounds a relation's recorded columns (Postgres allows a view 1,664;
@@ -230,11 +280,13 @@ var whReservedRelations = map[string]bool{
 }
 
 // change records newEvents and wants and replaces the views they change (all of
-// them when all is set), in one short transaction under the schema's advisory lock,
+// them when all is set), then remembers the record and the shapes pending (whose
+// columns it recorded). It runs without s.mu (the writer keeps checking meanwhile):
+// one short transaction under the schema's advisory lock,
 // reading the whole record afresh under the lock (another replica may have added
 // to it). A short lock_timeout keeps an analyst's query on a view from holding the
 // writer up.
-func (w *warehouseViews) change(ctx context.Context, schema string, s *whSchema, newEvents map[string]string, wants []whWant, all bool) error {
+func (w *warehouseViews) change(ctx context.Context, schema string, s *whSchema, newEvents map[string]string, wants []whWant, pending []string, all bool) error {
 	var rels map[string]*whRelation
 	var events map[string]string
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
@@ -259,11 +311,12 @@ func (w *warehouseViews) change(ctx context.Context, schema string, s *whSchema,
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.remember(rels, events)
-	for _, shape := range s.pending {
+	for _, shape := range pending {
 		s.knowShape(shape)
 	}
-	s.pending = nil
 	return nil
 }
 

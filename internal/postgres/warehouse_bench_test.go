@@ -29,7 +29,7 @@ func BenchmarkWarehouseMissing(b *testing.B) {
 		evs[i] = &ingest.Event{ID: fmt.Sprint(i), Rudder: rudder.Transform(obj, rudder.Options{Namespace: "s"})}
 	}
 	s := &whSchema{events: map[string]string{}, known: map[whKey]bool{}}
-	events, wants := s.missing(evs)
+	events, wants, _ := s.missing(evs)
 	for name, table := range events {
 		s.events[name] = table
 	}
@@ -38,7 +38,7 @@ func BenchmarkWarehouseMissing(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if events, wants := s.missing(evs); len(events)+len(wants) > 0 {
+		if events, wants, _ := s.missing(evs); len(events)+len(wants) > 0 {
 			b.Fatal("not known")
 		}
 	}
@@ -55,7 +55,7 @@ func TestWarehouseColumnCap(t *testing.T) {
 	}
 	obj := map[string]any{"event_id": "e", "object_type": "email", "metric": "sent", "data": map[string]any{"content": content}}
 	s := &whSchema{events: map[string]string{}, known: map[whKey]bool{}}
-	_, wants := s.missing([]*ingest.Event{{ID: "e", Rudder: rudder.Transform(obj, rudder.Options{Namespace: "s"})}})
+	_, wants, _ := s.missing([]*ingest.Event{{ID: "e", Rudder: rudder.Transform(obj, rudder.Options{Namespace: "s"})}})
 	perTable := map[string]int{}
 	for _, w := range wants {
 		perTable[w.key.table]++

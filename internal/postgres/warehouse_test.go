@@ -112,6 +112,7 @@ func TestWarehouseMatchesRudderStack(t *testing.T) {
 		require.NoError(t, err)
 		req := ingest.Prepare(in.Schema, time.Now().UTC(), batch, ingest.NewSequencer(nil), app.FlattenLimits(config.Defaults()))
 		require.NoError(t, store.WriteBatch(ctx, []*ingest.Request{req}), c.Name)
+		store.WaitWarehouse()
 		if len(req.Events) == 0 {
 			rejected = append(rejected, c.Name)
 			continue
@@ -272,6 +273,7 @@ func TestWarehouseGrows(t *testing.T) {
 			seqs[i] = seq + int64(i)
 		}
 		require.NoError(t, b.store.WriteBatch(ctx, []*ingest.Request{b.request(t, seqs, bodies...)}))
+		b.store.WaitWarehouse()
 	}
 	write(1, opened("e1", `,"action_id":42`))
 	require.True(t, exists("email_opened"))
@@ -294,6 +296,7 @@ func TestWarehouseGrows(t *testing.T) {
 	_, err := b.conn.Exec(ctx, "DROP VIEW "+s("email_opened"))
 	require.NoError(t, err)
 	_, err = b.store.Replay(ctx, b.schema, 100, nil)
+	b.store.WaitWarehouse()
 	require.NoError(t, err)
 	require.Equal(t, "3", b.scalar(t, "SELECT count(*)::text FROM "+s("email_opened")))
 	require.Equal(t, "bigint", cols("email_opened")["action_id"])
@@ -315,6 +318,7 @@ func TestWarehouseViewLockedDoesNotStallIngest(t *testing.T) {
 	// too, and adding a column to data waits for them (that is the Stitch side's rule).
 	delivered := `{"event_id":"d1","object_type":"email","metric":"delivered","timestamp":1585250199,"data":{"customer_id":"u","journey_id":"x"}}`
 	require.NoError(t, b.store.WriteBatch(ctx, []*ingest.Request{b.request(t, []int64{1, 2}, sent("s1", ""), delivered)}))
+	b.store.WaitWarehouse()
 
 	analyst, err := pgx.Connect(ctx, b.url)
 	require.NoError(t, err)
@@ -327,6 +331,7 @@ func TestWarehouseViewLockedDoesNotStallIngest(t *testing.T) {
 	start := time.Now()
 	require.NoError(t, b.store.WriteBatch(ctx, []*ingest.Request{b.request(t, []int64{3}, sent("s2", `,"journey_id":"j"`))}))
 	require.Less(t, time.Since(start), 2*time.Second)
+	b.store.WaitWarehouse() // the change gave up on the view's lock
 	require.Equal(t, "3", b.scalar(t, "SELECT count(*)::text FROM "+pgx.Identifier{b.schema, "rudder_events"}.Sanitize()))
 	require.NotContains(t, warehouseColumns(t, b.conn, b.schema, "email_sent"), "journey_id")
 	require.NoError(t, tx.Rollback(ctx))
@@ -334,5 +339,6 @@ func TestWarehouseViewLockedDoesNotStallIngest(t *testing.T) {
 	// A later batch (after the retry pause) brings the view up to date.
 	time.Sleep(1100 * time.Millisecond)
 	require.NoError(t, b.store.WriteBatch(ctx, []*ingest.Request{b.request(t, []int64{4}, sent("s3", `,"journey_id":"k"`))}))
+	b.store.WaitWarehouse()
 	require.Equal(t, "j,k", b.scalar(t, "SELECT string_agg(journey_id, ',' ORDER BY journey_id) FROM "+view))
 }
