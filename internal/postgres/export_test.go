@@ -20,3 +20,7 @@ func (s *Store) CachedTexts() int {
 	s.writer.texts.m.Range(func(any, any) bool { n++; return true })
 	return n
 }
+
+// WaitWarehouse returns when the warehouse view changes running in the background
+// are done, so a test can read the views a write made.
+func (s *Store) WaitWarehouse() { s.writer.wh.wait() }

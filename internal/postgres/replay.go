@@ -24,6 +24,7 @@ type ReplayStats struct {
 // replayer rebuilds the derived tables of a schema from data._sdc_raw.
 type replayer struct {
 	pool *pgxpool.Pool
+	wh   *warehouseViews
 }
 
 // CountEvents returns the number of rows in schema.data.
@@ -49,8 +50,13 @@ func (s *replayer) Replay(ctx context.Context, schema string, size int, progress
 		}
 		n := int64(len(evs)) + skipped
 		if n == 0 {
+			// The RudderStack warehouse views, every one made again from the record.
+			if err := s.wh.rebuild(ctx, schema); err != nil {
+				return st, fmt.Errorf("replay %s: warehouse views: %w", schema, translate(err))
+			}
 			return st, nil
 		}
+		s.wh.ensure(ctx, schema, evs)
 		if len(evs) > 0 {
 			var written int64
 			err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {

@@ -111,15 +111,16 @@ func Open(ctx context.Context, databaseURL string, cfg Config, log *slog.Logger,
 // compose wires the parts around one pool.
 func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metrics, now func() time.Time) *Store {
 	schemas := newSchemaCache(pool, cfg.MaxColumns, cfg.MaxSubtables, log, m)
+	wh := newWarehouseViews(pool, log, now)
 	cache := newTokenCache(cfg.TokenTTL, now)
 	return &Store{
 		pool:     pool,
 		log:      log,
 		m:        m,
 		tokens:   &tokens{pool: pool, log: log, cache: cache, schemas: schemas, m: m},
-		writer:   &writer{pool: pool, schemas: schemas, m: m, now: now},
+		writer:   &writer{pool: pool, schemas: schemas, wh: wh, m: m, now: now},
 		registry: &registry{pool: pool, log: log, tokens: cache},
-		replayer: &replayer{pool: pool},
+		replayer: &replayer{pool: pool, wh: wh},
 		eraser:   &eraser{pool: pool, m: m},
 		refusals: newRefusals(pool, log),
 		activity: newActivity(pool, log, now),
@@ -128,8 +129,12 @@ func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metric
 	}
 }
 
-// Close releases the pool.
-func (s *Store) Close() { s.pool.Close() }
+// Close waits for the warehouse view changes running in the background, then
+// releases the pool.
+func (s *Store) Close() {
+	s.writer.wh.wait()
+	s.pool.Close()
+}
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error {

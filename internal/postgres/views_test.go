@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -136,7 +137,7 @@ func TestReadmeQueries(t *testing.T) {
 		require.Contains(t, sql, "stitch_customerio.", "query %s must run as is on the README's schema", name)
 		require.NotContains(t, sql, "<schema>", "query %s must run as is", name)
 	}
-	require.ElementsMatch(t, []string{"open_rate", "bounces_by_day", "funnel", "unsubscribes", "last_event"}, names)
+	require.ElementsMatch(t, []string{"open_rate", "bounces_by_day", "funnel", "unsubscribes", "last_event", "rudder_opens_by_day"}, names)
 	conn := loadTestdata(t)
 
 	t.Run("open_rate", func(t *testing.T) {
@@ -182,6 +183,24 @@ func TestReadmeQueries(t *testing.T) {
 				"delivery_id": "RPILAgUBcRhIBqSfeiIwdIYJKxTY", "subject": "Monthly newsletter"},
 			{"occurred_at": "2020-03-26 19:16:30+00", "level": "customer", "customer_id": "0200102", "email": "test@example.com",
 				"delivery_id": null, "subject": null},
+		}, rows)
+	})
+
+	t.Run("rudder_opens_by_day", func(t *testing.T) {
+		// Written for RudderStack's warehouse tables (warehouse_test.go checks the layout).
+		// The legacy open's campaign_id is the string "7": the column took bigint from
+		// the first open (23), so, as in RudderStack's loader, the string does not fit
+		// and is NULL (RudderStack would move it to rudder_discards).
+		// The views are changed in the background just after the commits.
+		require.Eventually(t, func() bool {
+			var n int
+			err := conn.QueryRow(context.Background(), `SELECT count(*) FROM stitch_customerio.email_opened WHERE context_traits_email IS NOT NULL`).Scan(&n)
+			return err == nil && n == 2
+		}, 10*time.Second, 20*time.Millisecond)
+		rows := query(t, conn, queries["rudder_opens_by_day"])
+		require.Equal(t, []map[string]string{
+			{"day": "2017-07-14", "campaign_id": null, "opens": "1", "people": "1"},
+			{"day": "2020-03-26", "campaign_id": "23", "opens": "1", "people": "1"},
 		}, rows)
 	})
 

@@ -24,6 +24,7 @@ type writer struct {
 	texts   statementTexts
 	pool    *pgxpool.Pool
 	schemas *schemaCache
+	wh      *warehouseViews
 	m       *metrics.Metrics
 	now     func() time.Time
 }
@@ -60,6 +61,7 @@ func (s *writer) writeBatch(ctx context.Context, reqs []*ingest.Request) error {
 		p.count(s.m)
 		p.countTombstoned(s.m)
 		p.countTwins(s.m)
+		s.wh.ensure(ctx, p.g.schema, p.g.events) // after the commit: it never holds the data up
 	}
 	return nil
 }
