@@ -33,6 +33,7 @@ type Metrics struct {
 	EventsErased     *prometheus.CounterVec // integration: data rows deleted by erasure requests
 	TombstoneDrops   *prometheus.CounterVec // integration: events of erased people dropped at ingest
 	Refused          *prometheus.CounterVec // integration, reason: deliveries refused as a whole
+	EventsPruned     *prometheus.CounterVec // integration: events deleted for being older than the retention window
 }
 
 // New creates the collectors on a fresh registry, with Go and process metrics.
@@ -60,6 +61,7 @@ func New() *Metrics {
 		WriteFailures:    f.counterVec("write_failures_total", "Batches that failed to commit, by kind (unavailable, timeout, data).", "kind"),
 		EventsErased:     f.counterVec("events_erased_total", "Events deleted by erasure requests (cioloader forget), by integration schema.", "integration"),
 		TombstoneDrops:   f.counterVec("events_dropped_tombstone_total", "Events of erased people dropped at ingest (tombstones), by integration schema.", "integration"),
+		EventsPruned:     f.counterVec("events_pruned_total", "Events deleted for being older than the integration's retention window, by integration schema.", "integration"),
 		Refused:          f.counterVec("deliveries_refused_total", "Deliveries refused as a whole after their token resolved, by integration schema and reason (signature, not_json, too_large, too_many_events, unavailable).", "integration", "reason"),
 	}
 }

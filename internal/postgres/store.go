@@ -48,7 +48,8 @@ func (c Config) validate() error {
 //   - replayer: CountEvents and Replay;
 //   - eraser: Erase and ListErasures;
 //   - refusals: refused deliveries by reason, and _sdc_rejected rows;
-//   - activity: events received per hour, object_type and metric.
+//   - activity: events received per hour, object_type and metric;
+//   - pruner: retention, events older than their integration's window.
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
@@ -60,15 +61,18 @@ type Store struct {
 	*eraser
 	*refusals
 	*activity
+	*pruner
 }
 
-// Run keeps the caches honest and flushes what is counted in memory
-// (last_used_at, refused deliveries, activity) until ctx ends.
+// Run keeps the caches honest, flushes what is counted in memory
+// (last_used_at, refused deliveries, activity) and prunes events older than
+// their retention window, until ctx ends.
 func (s *Store) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.tokens.Run(ctx) })
 	wg.Go(func() { s.refusals.run(ctx) })
 	wg.Go(func() { s.activity.run(ctx) })
+	wg.Go(func() { s.pruner.run(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -114,6 +118,7 @@ func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metric
 		eraser:   &eraser{pool: pool, m: m},
 		refusals: newRefusals(pool, log),
 		activity: newActivity(pool, log, now),
+		pruner:   &pruner{pool: pool, log: log, m: m, now: now},
 	}
 }
 
