@@ -21,13 +21,3 @@ func CheckRetentionDays(days *int) error {
 func RetentionCutoff(now time.Time, days int) time.Time {
 	return now.Add(-time.Duration(days) * 24 * time.Hour)
 }
-
-// Retention is what an integration keeps, as the admin page shows it.
-type Retention struct {
-	// Days is the window (nil: everything is kept).
-	Days *int `json:"retention_days"`
-	// OldestEventAt is the time of the oldest event kept (its timestamp, else
-	// its arrival); nil when there is none or it is not known cheaply (no
-	// window set: see postgres.OldestEvent).
-	OldestEventAt *time.Time `json:"oldest_event_at"`
-}
