@@ -35,7 +35,7 @@ import (
 //     at most half of one connection and its locks never queue ingest for long.
 //   - One replica prunes at a time: a pass runs only while its connection holds
 //     the session advisory lock "retention" (tried, never waited for).
-//   - The indexes that find old rows cost storage (about 30 bytes per event), so
+//   - The indexes that find old rows cost storage (about 50 bytes per event), so
 //     they exist only while the integration has a window: built CONCURRENTLY
 //     by the first pass after it is set, dropped by the first pass after it is
 //     cleared.
