@@ -48,7 +48,7 @@ var retentionIndexes = []lateIndex{
 	// The events left of a pruned event's delivery. Duplicates are stored once
 	// (btree deduplication): a delivery has a few events.
 	{name: "event_facts_delivery", table: "event_facts", def: "(delivery_id)"},
-	{name: "_sdc_rejected_at", table: "_sdc_rejected", def: "(_sdc_rejected_at)"},
+	{name: "_sdc_rejected_at_idx", table: "_sdc_rejected", def: "(_sdc_rejected_at)"},
 }
 
 // Pruning pace: events per transaction, how often a pass runs, and the lock

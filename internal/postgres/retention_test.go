@@ -146,14 +146,14 @@ func TestRetentionIndexesFollowTheWindow(t *testing.T) {
 	in := mustFind(t, b.store, b.schema)
 	indexes := func() string {
 		return b.scalar(t, `SELECT coalesce(string_agg(indexname, ',' ORDER BY indexname), '') FROM pg_indexes
-			WHERE schemaname = $1 AND indexname IN ('event_facts_age', 'event_facts_delivery', '_sdc_rejected_at')`, b.schema)
+			WHERE schemaname = $1 AND indexname IN ('event_facts_age', 'event_facts_delivery', '_sdc_rejected_at_idx')`, b.schema)
 	}
 	days := 30
 	_, err := b.store.SetRetention(ctx, in.ID, &days)
 	require.NoError(t, err)
 	_, err = b.store.PruneExpired(ctx, time.Now())
 	require.NoError(t, err)
-	require.Equal(t, "_sdc_rejected_at,event_facts_age,event_facts_delivery", indexes())
+	require.Equal(t, "_sdc_rejected_at_idx,event_facts_age,event_facts_delivery", indexes())
 	in, err = b.store.SetRetention(ctx, in.ID, nil)
 	require.NoError(t, err)
 	require.Nil(t, in.RetentionDays)
