@@ -105,7 +105,10 @@ func datasetEvent(runID string, clock datasetClock, d, i int, metric string) []b
 // returns what was acknowledged. A 503 is retried after a pause, as Customer.io
 // retries (up to 5 times, counted in Dataset.Retries); any other non-200
 // answer stops it with an error.
-func LoadDataset(ctx context.Context, url, runID string, n int64, conns int) (Dataset, error) {
+//
+// progress, when not nil, is told each tenth as it completes (for a long load's
+// log), with the rate of that tenth.
+func LoadDataset(ctx context.Context, url, runID string, n int64, conns int, progress func(tenth int, rate float64)) (Dataset, error) {
 	client := &http.Client{Timeout: 60 * time.Second}
 	var next, acked, bytesSent, retries atomic.Int64
 	var firstErr error
@@ -119,7 +122,14 @@ func LoadDataset(ctx context.Context, url, runID string, n int64, conns int) (Da
 		mu.Lock()
 		defer mu.Unlock()
 		for len(tenths) < 10 && acked*10 >= int64(len(tenths)+1)*n {
+			prev := time.Duration(0)
+			if len(tenths) > 0 {
+				prev = tenths[len(tenths)-1]
+			}
 			tenths = append(tenths, time.Since(start))
+			if progress != nil {
+				progress(len(tenths), float64(n)/10/(tenths[len(tenths)-1]-prev).Seconds())
+			}
 		}
 	}
 	var wg sync.WaitGroup

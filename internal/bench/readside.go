@@ -88,7 +88,10 @@ func runReadSide(ctx context.Context, cfg Config, srv *server, dbURL, runID stri
 	}
 	fmt.Fprintf(cfg.Stdout, "loading %d realistic events into stitch_customerio…\n", cfg.DatasetEvents)
 	rs := &ReadSide{}
-	if rs.Dataset, err = LoadDataset(ctx, url, "ds"+runID, cfg.DatasetEvents, 3); err != nil {
+	progress := func(tenth int, rate float64) {
+		fmt.Fprintf(cfg.Stdout, "  tenth %d of the load: %.0f events/s\n", tenth, rate)
+	}
+	if rs.Dataset, err = LoadDataset(ctx, url, "ds"+runID, cfg.DatasetEvents, 3, progress); err != nil {
 		return nil, err
 	}
 	m, err := postgres.OpenMeasurer(ctx, dbURL)
@@ -115,12 +118,13 @@ func runReadSide(ctx context.Context, cfg Config, srv *server, dbURL, runID stri
 func timeQueries(ctx context.Context, cfg Config, m *postgres.Measurer, queries [][2]string, when string) ([]QueryTime, error) {
 	var out []QueryTime
 	for _, q := range queries {
-		fmt.Fprintf(cfg.Stdout, "timing README query %s %s…\n", q[0], when)
-		runs, err := m.TimeQuery(ctx, q[1], 3)
+		fmt.Fprintf(cfg.Stdout, "timing README query %s %s…", q[0], when)
+		times, err := m.TimeQuery(ctx, q[1], 3)
 		if err != nil {
 			return nil, fmt.Errorf("bench: query %s: %w", q[0], err)
 		}
-		out = append(out, QueryTime{Name: q[0], Runs: runs})
+		fmt.Fprintf(cfg.Stdout, " %s\n", runs(QueryTime{Runs: times}))
+		out = append(out, QueryTime{Name: q[0], Runs: times})
 	}
 	return out, nil
 }
