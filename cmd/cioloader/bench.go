@@ -28,7 +28,8 @@ func benchCmd(e env) *cobra.Command {
 	url := fs.String("url", "", "only load this existing ingest URL (one scenario: --conns, --per-request) and print the result")
 	conns := fs.Int("conns", 50, "with --url: concurrent connections")
 	per := fs.Int("per-request", 1, "with --url: events per request")
-	dataset := fs.Int64("dataset-events", 1_000_000, "read side: realistic events loaded into stitch_customerio before the README queries are timed (0: skip)")
+	dataset := fs.Int64("dataset-events", 1_000_000, "read side: realistic events loaded into stitch_customerio before the README queries are timed, e.g. 10000000 for a year's growth (0: skip)")
+	vacWait := fs.Duration("autovacuum-wait", 15*time.Minute, "read side: longest wait for autovacuum between the two timings of the README queries")
 	readme := fs.String("readme", "README.md", "the README whose example queries are timed")
 	readOnly := fs.Bool("read-side-only", false, "skip the throughput scenarios; run only the read side")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -50,7 +51,7 @@ func benchCmd(e env) *cobra.Command {
 		log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		rep, err := bench.Main(ctx, bench.Config{
 			Exe: exe, DatabaseURL: *dbURL, Duration: *dur, Warmup: *warm, Stdout: e.stdout, Log: log,
-			DatasetEvents: *dataset, Readme: *readme, SkipLoad: *readOnly,
+			DatasetEvents: *dataset, Readme: *readme, SkipLoad: *readOnly, AutovacuumWait: *vacWait,
 			Command: commandLine(cmd),
 		})
 		if err != nil {

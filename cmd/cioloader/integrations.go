@@ -115,6 +115,7 @@ func integrationsCmd(e env) *cobra.Command {
 		adminCommand(e, "create NAME", "create an integration with its schema, tables and views", "", exactArgs(1), integrationsCreate),
 		adminCommand(e, "list", "list every integration (deleted ones too)", "", exactArgs(0), integrationsList),
 		adminCommand(e, "delete INTEGRATION", "delete an integration: its URLs are revoked; its schema and data stay", "", exactArgs(1), integrationsDelete),
+		adminCommand(e, "set-retention INTEGRATION DAYS|none", "set how many days of events an integration keeps", retentionLong, retentionArgs, integrationsSetRetention),
 	)
 }
 

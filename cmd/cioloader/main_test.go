@@ -153,7 +153,7 @@ func TestHelp(t *testing.T) {
 		}
 		check(t, "Usage:\n  cioloader "+name, "help", name)
 	}
-	groups := map[string][]string{"integrations": {"create", "list", "delete"}, "urls": {"generate", "list", "revoke"}}
+	groups := map[string][]string{"integrations": {"create", "list", "delete", "set-retention"}, "urls": {"generate", "list", "revoke"}}
 	for group, subs := range groups {
 		check(t, "Available Commands:", group, "help")
 		for _, sub := range subs {

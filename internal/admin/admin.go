@@ -34,6 +34,8 @@ type Store interface {
 	ActivitySummary(ctx context.Context, integrationID int64, since time.Time) (domain.ActivitySummary, error)
 	ListImports(ctx context.Context, integrationID int64) ([]domain.Import, error)
 	ReaderStore
+	SetRetention(ctx context.Context, id int64, days *int) (domain.Integration, error)
+	OldestEvent(ctx context.Context, in domain.Integration) (*time.Time, error)
 }
 
 // Service performs admin actions.
@@ -75,6 +77,9 @@ type Detail struct {
 	// Refused counts deliveries refused as a whole, by reason (only the
 	// reasons that happened).
 	Refused map[domain.RefusalReason]domain.Refusals `json:"refused"`
+	// OldestEventAt is the time of the oldest event kept (its timestamp, else
+	// its arrival) while a retention window is set; null otherwise.
+	OldestEventAt *time.Time `json:"oldest_event_at"`
 }
 
 // CreateIntegration validates name and creates the integration.
@@ -168,7 +173,11 @@ func (s *Service) Detail(ctx context.Context, id int64) (Detail, error) {
 	if err != nil {
 		return Detail{}, err
 	}
-	return Detail{Integration: in, ActivitySummary: recent, URLs: urls, Stats: st, Refused: refused}, nil
+	oldest, err := s.Store.OldestEvent(ctx, in)
+	if err != nil {
+		return Detail{}, err
+	}
+	return Detail{Integration: in, ActivitySummary: recent, URLs: urls, Stats: st, Refused: refused, OldestEventAt: oldest}, nil
 }
 
 // GenerateURL makes a token, stores only its hash and returns the URL once.

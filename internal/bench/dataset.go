@@ -21,12 +21,41 @@ type Dataset struct {
 	JSONBytes int64 // bytes of event JSON posted (the array brackets and commas excluded)
 	Elapsed   time.Duration
 	Retries   int64 // arrays answered 503 and posted again
+	// Tenths are the times since the start at which each tenth of the events
+	// had been acknowledged (10 of them when the load completed).
+	Tenths []time.Duration
 }
+
+// TenthRates are the events per second acknowledged in each tenth of the load.
+func (d Dataset) TenthRates() []float64 {
+	out := make([]float64, len(d.Tenths))
+	prev := time.Duration(0)
+	for i, t := range d.Tenths {
+		out[i] = float64(d.Events) / 10 / (t - prev).Seconds()
+		prev = t
+	}
+	return out
+}
+
+// datasetSpan is how far back the dataset's event times go: 13 months, as a
+// year of history with a retention window of 395 days holds.
+const datasetSpan = 395 * 24 * time.Hour
+
+// datasetClock spreads the deliveries' times evenly over datasetSpan ending at
+// the load's start: delivery d was sent at base + d×step seconds.
+type datasetClock struct{ base, step float64 }
+
+func newDatasetClock(start time.Time, events int64) datasetClock {
+	deliveries := max(float64(events)/2.5, 1) // deliveryEvents makes about 2.5 events each
+	return datasetClock{base: float64(start.Add(-datasetSpan).Unix()), step: datasetSpan.Seconds() / deliveries}
+}
+
+func (c datasetClock) at(d, i int) int64 { return int64(c.base+float64(d)*c.step) + int64(i)*600 }
 
 // deliveryEvents appends the events of delivery d (about 2.5 of them) to out and
 // returns it. Each event is ~450 bytes of JSON, as Customer.io sends it without
 // Body Content.
-func deliveryEvents(out [][]byte, runID string, d int) [][]byte {
+func deliveryEvents(out [][]byte, runID string, clock datasetClock, d int) [][]byte {
 	metrics := []string{"sent", "delivered"}
 	switch {
 	case d%33 == 0:
@@ -37,18 +66,18 @@ func deliveryEvents(out [][]byte, runID string, d int) [][]byte {
 		metrics = append(metrics, "opened")
 	}
 	for i, m := range metrics {
-		out = append(out, datasetEvent(runID, d, i, m))
+		out = append(out, datasetEvent(runID, clock, d, i, m))
 	}
 	return out
 }
 
 // datasetEvent is one event of delivery d. The kind of message cycles: 7 in 10
 // campaign deliveries, then broadcast, newsletter and transactional ones.
-func datasetEvent(runID string, d, i int, metric string) []byte {
+func datasetEvent(runID string, clock datasetClock, d, i int, metric string) []byte {
 	var b bytes.Buffer
 	cust := strconv.Itoa(100000 + d%50000)
 	fmt.Fprintf(&b, `{"event_id":"%s%08dx%d","object_type":"email","metric":"%s","timestamp":%d,"data":{`,
-		runID, d, i, metric, 1700000000+d*5+i*600)
+		runID, d, i, metric, clock.at(d, i))
 	switch d % 20 {
 	case 14, 15, 16:
 		fmt.Fprintf(&b, `"broadcast_id":%d,"trigger_id":%d,"action_id":%d,`, 10+d%7, d%1000, 300+d%7)
@@ -76,12 +105,33 @@ func datasetEvent(runID string, d, i int, metric string) []byte {
 // returns what was acknowledged. A 503 is retried after a pause, as Customer.io
 // retries (up to 5 times, counted in Dataset.Retries); any other non-200
 // answer stops it with an error.
-func LoadDataset(ctx context.Context, url, runID string, n int64, conns int) (Dataset, error) {
+//
+// progress, when not nil, is told each tenth as it completes (for a long load's
+// log), with the rate of that tenth.
+func LoadDataset(ctx context.Context, url, runID string, n int64, conns int, progress func(tenth int, rate float64)) (Dataset, error) {
 	client := &http.Client{Timeout: 60 * time.Second}
 	var next, acked, bytesSent, retries atomic.Int64
 	var firstErr error
 	var once sync.Once
 	start := time.Now()
+	clock := newDatasetClock(start, n)
+	var mu sync.Mutex
+	var tenths []time.Duration
+	// mark records the times at which acknowledged events passed each tenth.
+	mark := func(acked int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		for len(tenths) < 10 && acked*10 >= int64(len(tenths)+1)*n {
+			prev := time.Duration(0)
+			if len(tenths) > 0 {
+				prev = tenths[len(tenths)-1]
+			}
+			tenths = append(tenths, time.Since(start))
+			if progress != nil {
+				progress(len(tenths), float64(n)/10/(tenths[len(tenths)-1]-prev).Seconds())
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	for range conns {
 		wg.Go(func() {
@@ -89,7 +139,7 @@ func LoadDataset(ctx context.Context, url, runID string, n int64, conns int) (Da
 				d := int(next.Add(200) - 200) // 200 deliveries ≈ 500 events
 				var evs [][]byte
 				for i := d; i < d+200; i++ {
-					evs = deliveryEvents(evs, runID, i)
+					evs = deliveryEvents(evs, runID, clock, i)
 				}
 				if remaining := n - acked.Load(); remaining <= 0 {
 					return
@@ -105,12 +155,12 @@ func LoadDataset(ctx context.Context, url, runID string, n int64, conns int) (Da
 					return
 				}
 				bytesSent.Add(size)
-				acked.Add(int64(len(evs)))
+				mark(acked.Add(int64(len(evs))))
 			}
 		})
 	}
 	wg.Wait()
-	return Dataset{Events: acked.Load(), JSONBytes: bytesSent.Load(), Elapsed: time.Since(start), Retries: retries.Load()}, firstErr
+	return Dataset{Events: acked.Load(), JSONBytes: bytesSent.Load(), Elapsed: time.Since(start), Retries: retries.Load(), Tenths: tenths}, firstErr
 }
 
 // errRetry is a 503: the sender is to retry.

@@ -56,6 +56,9 @@ type check struct {
 }
 
 func (r *Report) checks() []check {
+	if r.ReadSideOnly {
+		return r.ReadSide.checks()
+	}
 	ratio := r.Single.EventsPerSec() / r.Bare.EventsPerSec()
 	rss := max(r.RSSPeak["c50"], r.RSSPeak["c50x100"])
 	errs := r.Single.Errors + r.Serial.Errors + r.Arrays.Errors
@@ -79,6 +82,13 @@ func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 // WriteText prints the results with each figure next to its target.
 func (r *Report) WriteText(w io.Writer) {
+	if r.ReadSideOnly {
+		r.writeChecks(w)
+		var rs strings.Builder
+		r.ReadSide.markdown(&rs)
+		fmt.Fprint(w, rs.String())
+		return
+	}
 	fmt.Fprintf(w, "\n%-10s %8s %10s %12s %10s %10s %10s %8s %10s\n", "scenario", "conns", "ev/req", "events/s", "req/s", "p50", "p99", "errors", "peak RSS")
 	for _, res := range []Result{r.Bare, r.Single, r.Serial, r.Arrays} {
 		fmt.Fprintf(w, "%-10s %8d %10d %12.0f %10.0f %10s %10s %8d %10s\n", res.Scenario.Name, res.Scenario.Conns, res.Scenario.PerReq,
@@ -87,14 +97,7 @@ func (r *Report) WriteText(w io.Writer) {
 	var cost strings.Builder
 	r.costMarkdown(&cost)
 	fmt.Fprint(w, cost.String())
-	fmt.Fprintln(w)
-	for _, c := range r.checks() {
-		mark := "PASS"
-		if !c.ok {
-			mark = "MISS"
-		}
-		fmt.Fprintf(w, "  %s  %-44s %-24s target %s\n", mark, c.what, c.got, c.target)
-	}
+	r.writeChecks(w)
 	var rs strings.Builder
 	r.ReadSide.markdown(&rs)
 	fmt.Fprint(w, rs.String())
@@ -105,12 +108,30 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 }
 
+// writeChecks prints every check with its target.
+func (r *Report) writeChecks(w io.Writer) {
+	fmt.Fprintln(w)
+	for _, c := range r.checks() {
+		mark := "PASS"
+		if !c.ok {
+			mark = "MISS"
+		}
+		fmt.Fprintf(w, "  %s  %-44s %-24s target %s\n", mark, c.what, c.got, c.target)
+	}
+}
+
 // Markdown renders the BENCHMARKS.md section for this run.
 func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Run of %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- machine: %s, %d cores, %s memory, kernel %s, %s\n", r.Machine.CPU, r.Machine.Cores, r.Machine.Memory, r.Machine.Kernel, r.Machine.Go)
 	fmt.Fprintf(&b, "- command: `%s`\n", r.Command)
+	if r.ReadSideOnly {
+		b.WriteString("- read side only (no throughput scenarios); Postgres with fsync and synchronous_commit on; load generator, server and Postgres share the machine\n")
+		r.checksMarkdown(&b)
+		r.ReadSide.markdown(&b)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "- each scenario: %s measured after %s warm-up; Postgres with fsync and synchronous_commit on; load generator, server and Postgres share the machine\n\n",
 		r.Single.Scenario.Duration, r.Single.Scenario.Warmup)
 	b.WriteString("| scenario | conns | events/request | events/s | requests/s | p50 | p99 | max | errors | peak server RSS |\n|---|---|---|---|---|---|---|---|---|---|\n")
@@ -119,16 +140,21 @@ func (r *Report) Markdown() string {
 			res.EventsPerSec(), res.ReqPerSec(), ms(res.P50), ms(res.P99), ms(res.Max), res.Errors, mib(r.RSSPeak[res.Scenario.Name]))
 	}
 	r.costMarkdown(&b)
+	r.checksMarkdown(&b)
+	r.ReadSide.markdown(&b)
+	return b.String()
+}
+
+// checksMarkdown is the table of checks.
+func (r *Report) checksMarkdown(b *strings.Builder) {
 	b.WriteString("\n| check | measured | target | |\n|---|---|---|---|\n")
 	for _, c := range r.checks() {
 		mark := "pass"
 		if !c.ok {
 			mark = "**miss**"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.what, c.got, c.target, mark)
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", c.what, c.got, c.target, mark)
 	}
-	r.ReadSide.markdown(&b)
-	return b.String()
 }
 
 const (

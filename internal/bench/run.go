@@ -39,6 +39,9 @@ type Config struct {
 	DatasetEvents int64
 	Readme        string // README.md, whose example queries the read side times
 	SkipLoad      bool   // skip the throughput scenarios (read side only)
+	// AutovacuumWait bounds the wait for autovacuum between the two timings of
+	// the README queries.
+	AutovacuumWait time.Duration
 }
 
 // Report is one whole run.
@@ -56,6 +59,9 @@ type Report struct {
 	Rows      Rows
 	ServerHWM int64
 	ReadSide  *ReadSide // nil when skipped
+	// ReadSideOnly: the throughput scenarios were skipped (--read-side-only),
+	// so the report holds the read side alone.
+	ReadSideOnly bool
 }
 
 // Rows compares the tables with the acknowledgements.
@@ -119,7 +125,7 @@ func Main(ctx context.Context, cfg Config) (*Report, error) {
 		{&rep.Arrays, sc("c50x100", ingestURL, 50, 100)},
 	}
 	if cfg.SkipLoad {
-		steps = nil
+		steps, rep.ReadSideOnly = nil, true
 	}
 	postmaster, err := postmasterPID(ctx, dbURL)
 	if err != nil {

@@ -47,6 +47,9 @@ type Integration struct {
 	CreatedAt     time.Time  `json:"created_at"`
 	DisabledAt    *time.Time `json:"disabled_at,omitempty"`
 	HasSigningKey bool       `json:"has_signing_key"`
+	// RetentionDays is how many days of events the integration keeps (by
+	// each event's own time); nil keeps everything. See retention.go.
+	RetentionDays *int `json:"retention_days"`
 }
 
 // WebhookURL is one generated URL; the token itself is never stored.

@@ -321,6 +321,18 @@ func TestAdminPageBrowser(t *testing.T) {
 	b.do(t, "clear the signing key", chromedp.Click(testID("signing-key-clear")))
 	b.waitText(t, "signing-key-state", "no key (requests are not signature-checked)")
 
+	// Retention: none by default; a window is saved and shown with the oldest
+	// event kept; then cleared.
+	b.waitText(t, "retention-state", "none (every event is kept)")
+	b.do(t, "set a retention window",
+		chromedp.SendKeys(testID("retention-input"), "395"),
+		chromedp.Click(testID("retention-save")),
+	)
+	b.waitText(t, "retention-state", "395 days")
+	b.waitText(t, "retention-msg", "Window saved: events older than 395 days are deleted in the background.")
+	b.do(t, "clear the retention window", chromedp.Click(testID("retention-clear")))
+	b.waitText(t, "retention-state", "none (every event is kept)")
+
 	// Delete the integration (confirming the dialog): marked deleted, actions off.
 	b.do(t, "delete the integration", chromedp.Click(testID("delete-integration")))
 	b.waitJS(t, "integration shown as deleted",

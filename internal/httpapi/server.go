@@ -98,6 +98,7 @@ func (s *Server) routes() {
 	a.GET("", s.listIntegrations)
 	a.GET("/:id", s.getIntegration)
 	a.DELETE("/:id", s.deleteIntegration)
+	a.PATCH("/:id", s.patchIntegration)
 	a.POST("/:id/webhook-urls", s.generateURL)
 	a.GET("/:id/webhook-urls", s.listURLs)
 	a.DELETE("/:id/webhook-urls/:url_id", s.revokeURL)

@@ -37,6 +37,7 @@ type Metrics struct {
 	LastEvent        *prometheus.GaugeVec   // integration: Unix time of the last committed delivery
 	RevokedPosts     *prometheus.CounterVec // integration: posts to a revoked URL (answered 404 like any unknown token)
 	DatabaseUp       prometheus.Gauge       // 1 while the database answers the health probe
+	EventsPruned     *prometheus.CounterVec // integration: events deleted for being older than the retention window
 }
 
 // New creates the collectors on a fresh registry, with Go and process metrics.
@@ -64,6 +65,7 @@ func New() *Metrics {
 		WriteFailures:    f.counterVec("write_failures_total", "Batches that failed to commit, by kind (unavailable, timeout, data).", "kind"),
 		EventsErased:     f.counterVec("events_erased_total", "Events deleted by erasure requests (cioloader forget), by integration schema.", "integration"),
 		TombstoneDrops:   f.counterVec("events_dropped_tombstone_total", "Events of erased people dropped at ingest (tombstones), by integration schema.", "integration"),
+		EventsPruned:     f.counterVec("events_pruned_total", "Events deleted for being older than the integration's retention window, by integration schema.", "integration"),
 		Refused:          f.counterVec("deliveries_refused_total", "Deliveries refused as a whole after their token resolved, by integration schema and reason (signature, not_json, too_large, too_many_events, unavailable).", "integration", "reason"),
 		ImportedReplaced: f.counterVec("imported_events_replaced_total", "Events imported from Customer.io's history deleted because the same occurrence arrived by webhook, by integration schema.", "integration"),
 		LastEvent:        f.gaugeVec("integration_last_event_timestamp_seconds", "Unix time of the last delivery committed by this process, by integration schema.", "integration"),

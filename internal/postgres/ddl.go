@@ -58,6 +58,7 @@ func integrationDDL(schema string) []string {
 	}
 	stmts = append(stmts, deliveriesDDL(schema))
 	stmts = append(stmts, whInitialDDL(schema)...)
+	stmts = append(stmts, autovacuumDDL(schema)...)
 	return append(stmts, viewDDL(schema)...)
 }
 

@@ -164,7 +164,7 @@ func (s *imports) ListImports(ctx context.Context, integrationID int64) ([]domai
 // deliveryIndex serves an import's look-ups of webhook events by delivery. It
 // is built (concurrently) when a schema's first import starts and kept: an
 // integration that never imports does not pay for it at ingest.
-var deliveryIndex = lateIndex{name: "event_facts_delivery", table: "event_facts", def: "(delivery_id, object_type, metric)"}
+var deliveryIndex = lateIndex{name: "event_facts_occurrence", table: "event_facts", def: "(delivery_id, object_type, metric)"}
 
 // PrepareImport builds what an import of schema needs before it writes: the
 // index its look-ups use.

@@ -23,11 +23,11 @@ type registry struct {
 	tokens *tokenCache
 }
 
-const integrationCols = `id, name, schema_name, created_at, disabled_at, signing_key IS NOT NULL`
+const integrationCols = `id, name, schema_name, created_at, disabled_at, signing_key IS NOT NULL, retention_days`
 
 func scanIntegration(row pgx.Row) (domain.Integration, error) {
 	var in domain.Integration
-	err := row.Scan(&in.ID, &in.Name, &in.Schema, &in.CreatedAt, &in.DisabledAt, &in.HasSigningKey)
+	err := row.Scan(&in.ID, &in.Name, &in.Schema, &in.CreatedAt, &in.DisabledAt, &in.HasSigningKey, &in.RetentionDays)
 	return in, err
 }
 

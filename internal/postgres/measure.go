@@ -27,25 +27,6 @@ func OpenMeasurer(ctx context.Context, databaseURL string) (*Measurer, error) {
 // Close closes the connection.
 func (m *Measurer) Close(ctx context.Context) { _ = m.conn.Close(ctx) }
 
-// TableBytes is the size of every table of schema (heap, indexes and TOAST), after a
-// VACUUM ANALYZE (what autovacuum does to a table soon after a bulk load: statistics,
-// and the visibility map that index-only scans need), by table name.
-func (m *Measurer) TableBytes(ctx context.Context, schema string) (map[string]int64, error) {
-	if _, err := m.conn.Exec(ctx, "VACUUM ANALYZE"); err != nil {
-		return nil, fmt.Errorf("postgres: vacuum analyze: %w", err)
-	}
-	rows, err := m.conn.Query(ctx, `SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c
-		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`, schema)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: table sizes: %w", err)
-	}
-	out := map[string]int64{}
-	var name string
-	var size int64
-	_, err = pgx.ForEachRow(rows, []any{&name, &size}, func() error { out[name] = size; return nil })
-	return out, err
-}
-
 // TimeQuery runs sql runs times, reading every row, and returns each run's time.
 func (m *Measurer) TimeQuery(ctx context.Context, sql string, runs int) ([]time.Duration, error) {
 	var out []time.Duration

@@ -50,7 +50,8 @@ func (c Config) validate() error {
 //   - refusals: refused deliveries by reason, and _sdc_rejected rows;
 //   - activity: events received per hour, object_type and metric;
 //   - imports: history imports' progress and their look-ups;
-//   - readers: read-only roles on integration schemas.
+//   - readers: read-only roles on integration schemas;
+//   - pruner: retention, events older than their integration's window.
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
@@ -65,16 +66,19 @@ type Store struct {
 	*activity
 	*imports
 	*readers
+	*pruner
 }
 
-// Run keeps the caches honest and flushes what is counted in memory
-// (last_used_at, refused deliveries, activity) until ctx ends.
+// Run keeps the caches honest, flushes what is counted in memory
+// (last_used_at, refused deliveries, activity) and prunes events older than
+// their retention window, until ctx ends.
 func (s *Store) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.tokens.Run(ctx) })
 	wg.Go(func() { s.refusals.run(ctx) })
 	wg.Go(func() { s.activity.run(ctx) })
 	wg.Go(func() { s.probeLoop(ctx) })
+	wg.Go(func() { s.pruner.run(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -126,6 +130,7 @@ func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metric
 		activity: newActivity(pool, log, now),
 		imports:  &imports{pool: pool, schemas: schemas, log: log},
 		readers:  &readers{pool: pool},
+		pruner:   &pruner{pool: pool, log: log, m: m, now: now},
 	}
 }
 

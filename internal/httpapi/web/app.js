@@ -331,7 +331,7 @@
   // clearDetailMessages hides the outcome of the previous action, so what is
   // on screen is about the latest one.
   function clearDetailMessages() {
-    ["detail-error", "urls-error", "signing-key-msg", "delete-error"].forEach(function (x) {
+    ["detail-error", "urls-error", "signing-key-msg", "retention-msg", "delete-error"].forEach(function (x) {
       say($(x), "");
     });
   }
@@ -413,6 +413,7 @@
     show($("delete-integration"), !deleted);
     show($("delete-hint"), !deleted);
     say($("delete-done"), deleted ? "Deleted " + fmtTime(d.disabled_at) + ". Its webhook URLs are revoked; its tables and data stay in Postgres." : "");
+    renderRetention(d);
     $("signing-key-clear").disabled = deleted || !d.has_signing_key;
     Array.prototype.forEach.call($("signing-key-form").elements, function (e) {
       if (e.id !== "signing-key-clear") e.disabled = deleted;
@@ -984,6 +985,51 @@
     $("dismiss-reader").addEventListener("click", clearNewReader);
   }
 
+  // ---- retention -----------------------------------------------------------
+
+  function renderRetention(d) {
+    var days = d.retention_days;
+    $("retention-state").textContent = days ? days + (days === 1 ? " day" : " days") : "none (every event is kept)";
+    $("retention-oldest").textContent = days ? (d.oldest_event_at ? fmtTime(d.oldest_event_at) : "not known yet") : "not tracked without a window";
+    $("retention-oldest").title = d.oldest_event_at || "";
+    $("retention-clear").disabled = !days;
+  }
+
+  // onRetention sends the days as typed: a whole number goes as a number, anything
+  // else as text, which the server refuses with the reason.
+  function onRetention(ev) {
+    ev.preventDefault();
+    var v = $("retention-input").value.trim();
+    if (v === "") {
+      var msg = $("retention-msg");
+      msg.classList.add("notice-error");
+      say(msg, "Enter a number of days from 1 to 36500, or choose Keep everything.");
+      return;
+    }
+    retentionRequest(/^-?\d+$/.test(v) ? Number(v) : v, "Window saved: events older than " + v + " days are deleted in the background.");
+  }
+
+  function onClearRetention() {
+    retentionRequest(null, "Window cleared: every event is kept.");
+  }
+
+  function retentionRequest(days, doneText) {
+    var msg = $("retention-msg");
+    clearDetailMessages();
+    msg.classList.remove("notice-error");
+    api("PATCH", "/v1/integrations/" + encodeURIComponent(state.selectedId), { retention_days: days }).then(
+      function () {
+        $("retention-input").value = "";
+        say(msg, doneText);
+        return loadDetail();
+      },
+      function (err) {
+        msg.classList.add("notice-error");
+        report(msg)(err);
+      }
+    );
+  }
+
   // ---- delete --------------------------------------------------------------
 
   function onDelete() {
@@ -1021,6 +1067,8 @@
     $("dismiss-url").addEventListener("click", clearNewURL);
     $("signing-key-form").addEventListener("submit", onSigningKey);
     $("signing-key-clear").addEventListener("click", onClearSigningKey);
+    $("retention-form").addEventListener("submit", onRetention);
+    $("retention-clear").addEventListener("click", onClearRetention);
     $("delete-integration").addEventListener("click", onDelete);
     startReaders();
 

@@ -1,0 +1,1 @@
+ALTER TABLE cioloader.integrations DROP COLUMN IF EXISTS retention_days;
