@@ -86,6 +86,12 @@ func (im *Importer) CustomerIO(ctx context.Context, in domain.Integration, opt C
 			return domain.Import{}, err
 		}
 		since = opt.Since
+		if in.RetentionDays != nil { // history the retention window would prune at once is not read
+			floor := im.now().AddDate(0, 0, -*in.RetentionDays).Truncate(time.Second)
+			if since == nil || since.Before(floor) {
+				since = &floor
+			}
+		}
 		if since != nil && !since.Before(until) {
 			return domain.Import{}, domain.Errorf(domain.ErrInvalid, "nothing to import: --since %s is not before %s", since.Format(time.DateOnly), until.Format(time.RFC3339))
 		}

@@ -248,3 +248,25 @@ func TestImportResumes(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, srv2.Requests(), srv.Requests()-firstRun+1, "the resumed run re-read only the page it was on (the first, fetched again)")
 }
+
+// TestImportKeepsToRetention: with a retention window, the import does not
+// read history the pruner would delete at once.
+func TestImportKeepsToRetention(t *testing.T) {
+	t.Parallel()
+	b := setupAt(t)
+	srv, ds := workspace(t, 600)
+	days := 120
+	b.in.RetentionDays = &days
+	imp, err := b.im.CustomerIO(context.Background(), b.in, importer.CustomerIO{API: client(t, srv, appKey), Region: "us"}, nil)
+	require.NoError(t, err)
+	floor := now.AddDate(0, 0, -days)
+	require.True(t, imp.RangeStart.Equal(floor), "range starts at the window: %v", imp.RangeStart)
+	for _, r := range srv.Ranges() {
+		require.GreaterOrEqual(t, r[0], floor.Unix())
+	}
+	recent := expected(t, ds, func(d map[string]any) bool {
+		created, _ := d["created"].(int64)
+		return d["forgotten"] == true || created < floor.Unix()
+	})
+	require.Len(t, b.ids(t, "data"), len(recent))
+}
