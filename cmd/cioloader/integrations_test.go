@@ -225,4 +225,3 @@ func TestMigrateCLI(t *testing.T) {
 	r = cli(t, vars, "", "migrate", "down", "99")
 	requireFailure(t, r, exitFail, fmt.Sprintf("cannot roll back 99 migrations: %d applied (control schema version %d)", postgres.AppliedMigrations(latest), latest))
 }
-
