@@ -15,7 +15,7 @@ run: build ## run the server with its embedded Postgres under ./.cioloader (no s
 	./bin/cioloader serve
 
 test: ## run every test against a real Postgres (a throwaway local cluster, or TEST_DATABASE_URL)
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -p 1 -timeout 20m $(PKGS)
 
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	@for t in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' internal | sed 's/func //' | sort -u); do \
