@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cioloader/cioloader/internal/cioapi"
@@ -355,6 +358,18 @@ func truncate(b []byte) string {
 
 // Summary is a one-line summary of an import's counts.
 func Summary(imp domain.Import) string {
-	return fmt.Sprintf("%d requests, %d deliveries, %d events written, %d already stored, %d replaced by webhook copies, skipped %v",
-		imp.Requests, imp.Deliveries, imp.EventsWritten, imp.EventsExisting, imp.EventsReplaced, imp.Skipped)
+	var b strings.Builder
+	if imp.Source == domain.ImportFile {
+		fmt.Fprintf(&b, "%d objects read", imp.Deliveries)
+	} else {
+		fmt.Fprintf(&b, "%d requests, %d deliveries", imp.Requests, imp.Deliveries)
+	}
+	fmt.Fprintf(&b, ", %d events written, %d already stored", imp.EventsWritten, imp.EventsExisting)
+	if imp.EventsReplaced > 0 {
+		fmt.Fprintf(&b, ", %d replaced by webhook copies", imp.EventsReplaced)
+	}
+	for _, k := range slices.Sorted(maps.Keys(imp.Skipped)) {
+		fmt.Fprintf(&b, ", %d skipped (%s)", imp.Skipped[k], strings.ReplaceAll(k, "_", " "))
+	}
+	return b.String()
 }

@@ -259,8 +259,7 @@ func (s *imports) DropReplacedImports(ctx context.Context, schema string, ids []
 	if err != nil {
 		return 0, err
 	}
-	w := &schemaWrite{tables: tables}
-	q := dropEventsSQL(schema, w.subtables(), `SELECT d.event_id FROM %[1]s AS d JOIN `+ident(schema, "event_facts")+` AS f ON f.event_id = d.event_id
+	q := dropEventsSQL(schema, subtableNames(tables), `SELECT d.event_id FROM %[1]s AS d JOIN `+ident(schema, "event_facts")+` AS f ON f.event_id = d.event_id
 		WHERE d.event_id = ANY($1::text[]) AND EXISTS (SELECT 1 FROM `+ident(schema, "event_facts")+` AS w
 			WHERE w.delivery_id = f.delivery_id AND w.object_type = f.object_type AND w.metric = f.metric
 			  AND w.occurred_at = f.occurred_at AND w.source IS NULL)`)

@@ -45,9 +45,12 @@ func (w *schemaWrite) queueTwinDrop(b *pgx.Batch) {
 }
 
 // subtables are the schema's array subtables, in name order.
-func (w *schemaWrite) subtables() []string {
+func (w *schemaWrite) subtables() []string { return subtableNames(w.tables) }
+
+// subtableNames are the array subtables among a schema's tables, in name order.
+func subtableNames(tables map[string]*tableState) []string {
 	var subtables []string
-	for _, name := range slices.Sorted(maps.Keys(w.tables)) {
+	for _, name := range slices.Sorted(maps.Keys(tables)) {
 		if name != "data" {
 			subtables = append(subtables, name)
 		}
