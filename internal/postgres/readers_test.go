@@ -64,6 +64,10 @@ func setupReaders(t *testing.T) *readerBundle {
 		svc:         svc, shop: shop, other: other, superuser: su, loaderRole: loader, databaseName: pc.Database,
 	}
 	b.write(t, 1, event("e1", `{"identifiers":{"id":"u1","email":"a@example.com"}}`))
+	// The warehouse views of that event are made in the background, as the
+	// loader: wait for them, so the tests see the schema settled (an ownership
+	// check after REASSIGN OWNED would otherwise meet a view made after it).
+	store.WaitWarehouse()
 	return b
 }
 
