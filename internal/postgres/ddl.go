@@ -57,6 +57,7 @@ func integrationDDL(schema string) []string {
 		stmts = append(stmts, ix.ddl(schema))
 	}
 	stmts = append(stmts, deliveriesDDL(schema))
+	stmts = append(stmts, summariesDDL(schema)...)
 	stmts = append(stmts, whInitialDDL(schema)...)
 	stmts = append(stmts, autovacuumDDL(schema)...)
 	return append(stmts, viewDDL(schema)...)

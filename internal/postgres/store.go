@@ -51,7 +51,8 @@ func (c Config) validate() error {
 //   - activity: events received per hour, object_type and metric;
 //   - imports: history imports' progress and their look-ups;
 //   - readers: read-only roles on integration schemas;
-//   - pruner: retention, events older than their integration's window.
+//   - pruner: retention, events older than their integration's window;
+//   - compactor: folds message_facts' delta rows (summaries.go).
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
@@ -67,6 +68,7 @@ type Store struct {
 	*imports
 	*readers
 	*pruner
+	*compactor
 }
 
 // Run keeps the caches honest, flushes what is counted in memory
@@ -79,6 +81,7 @@ func (s *Store) Run(ctx context.Context) error {
 	wg.Go(func() { s.activity.run(ctx) })
 	wg.Go(func() { s.probeLoop(ctx) })
 	wg.Go(func() { s.pruner.run(ctx) })
+	wg.Go(func() { s.compactor.run(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -118,19 +121,20 @@ func compose(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *metrics.Metric
 	wh := newWarehouseViews(pool, log, now)
 	cache := newTokenCache(cfg.TokenTTL, now)
 	return &Store{
-		pool:     pool,
-		log:      log,
-		m:        m,
-		tokens:   &tokens{pool: pool, log: log, cache: cache, schemas: schemas, m: m},
-		writer:   &writer{pool: pool, schemas: schemas, wh: wh, m: m, now: now},
-		registry: &registry{pool: pool, log: log, tokens: cache},
-		replayer: &replayer{pool: pool, wh: wh},
-		eraser:   &eraser{pool: pool, m: m},
-		refusals: newRefusals(pool, log),
-		activity: newActivity(pool, log, now),
-		imports:  &imports{pool: pool, schemas: schemas, log: log},
-		readers:  &readers{pool: pool},
-		pruner:   &pruner{pool: pool, log: log, m: m, now: now},
+		pool:      pool,
+		log:       log,
+		m:         m,
+		tokens:    &tokens{pool: pool, log: log, cache: cache, schemas: schemas, m: m},
+		writer:    &writer{pool: pool, schemas: schemas, wh: wh, m: m, now: now},
+		registry:  &registry{pool: pool, log: log, tokens: cache},
+		replayer:  &replayer{pool: pool, wh: wh},
+		eraser:    &eraser{pool: pool, m: m},
+		refusals:  newRefusals(pool, log),
+		activity:  newActivity(pool, log, now),
+		imports:   &imports{pool: pool, schemas: schemas, log: log},
+		readers:   &readers{pool: pool},
+		pruner:    &pruner{pool: pool, log: log, m: m, now: now},
+		compactor: &compactor{pool: pool, log: log},
 	}
 }
 

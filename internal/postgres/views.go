@@ -175,6 +175,7 @@ func viewDDL(schema string) []string {
 	}
 	stmts = append(stmts, "CREATE OR REPLACE VIEW "+v("rudder_payloads")+" AS\n"+
 		fmt.Sprintf(payloadSelect, v("rudder_events"), isoMillis("r.original_timestamp"), isoMillis("r.received_at")))
-	return append(stmts, "CREATE OR REPLACE VIEW "+v("delivery_funnel")+" AS\n"+
+	stmts = append(stmts, "CREATE OR REPLACE VIEW "+v("delivery_funnel")+" AS\n"+
 		fmt.Sprintf(funnelSelect, v("delivery_facts"), strings.Join(deliveryColumns(), ", ")))
+	return append(stmts, summaryViews(schema)...)
 }
