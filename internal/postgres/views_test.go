@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,7 +198,26 @@ func TestReadmeQueries(t *testing.T) {
 			err := conn.QueryRow(context.Background(), `SELECT count(*) FROM stitch_customerio.email_opened WHERE context_traits_email IS NOT NULL`).Scan(&n)
 			return err == nil && n == 2
 		}, 10*time.Second, 20*time.Millisecond)
-		rows := query(t, conn, queries["rudder_opens_by_day"])
+		// The testdata's opens are years old: the query as written finds none,
+		// and with "now" moved to the day after the 2020 open, that open alone.
+		q := queries["rudder_opens_by_day"]
+		require.Empty(t, query(t, conn, q))
+		require.Contains(t, q, "now()")
+		// The window reads the block range index, not every event.
+		_, err := conn.Exec(context.Background(), `SET enable_seqscan = off`)
+		require.NoError(t, err)
+		var plan []string
+		for _, r := range query(t, conn, "EXPLAIN (COSTS OFF) "+q) {
+			plan = append(plan, r["QUERY PLAN"])
+		}
+		_, err = conn.Exec(context.Background(), `RESET enable_seqscan`)
+		require.NoError(t, err)
+		require.Contains(t, strings.Join(plan, "\n"), "Bitmap Index Scan on rudder_events_time", "%v", plan)
+		rows := query(t, conn, strings.Replace(q, "now()", "timestamptz '2020-03-27 00:00:00+00'", 1))
+		require.Equal(t, []map[string]string{
+			{"day": "2020-03-26", "campaign_id": "23", "opens": "1", "people": "1"},
+		}, rows)
+		rows = query(t, conn, strings.Replace(q, "now() - interval '7 days'", "timestamptz '2017-01-01 00:00:00+00'", 1))
 		require.Equal(t, []map[string]string{
 			{"day": "2017-07-14", "campaign_id": null, "opens": "1", "people": "1"},
 			{"day": "2020-03-26", "campaign_id": "23", "opens": "1", "people": "1"},
