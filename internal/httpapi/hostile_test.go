@@ -923,7 +923,8 @@ func TestHostileCaps(t *testing.T) {
 		require.Contains(t, dataCols, c)
 	}
 	tables := hostileTables(t, conn, "caps")
-	require.Equal(t, []string{"_sdc_rejected", "data", "data__a1", "data__a2", "delivery_facts", "event_facts", "rudder_events"}, tables, "two subtables")
+	require.Equal(t, []string{"_sdc_rejected", "bounce_facts", "customer_facts", "data", "data__a1", "data__a2", "delivery_facts", "event_facts",
+		"message_facts", "rudder_events"}, tables, "two subtables")
 	require.Len(t, columns(t, conn, "caps", "data__a1"), 10, "subtables have the column cap too")
 	require.EqualValues(t, 1, apptest.Count(t, conn, "caps.data__a1"))
 	require.Equal(t, "8", hostileText(t, conn, "caps", "data", "_sdc_raw->>'c8'", "caps-1"))
@@ -944,7 +945,7 @@ func TestHostileCaps(t *testing.T) {
 	status, resp = app.Post(t, u.URL, `{"event_id":"caps-2","c9":"9","a5":[{"x":1}],"a1":[{"x":10}]}`)
 	require.Equal(t, http.StatusOK, status, string(resp))
 	require.Equal(t, "9", hostileText(t, conn, "caps", "data", "_sdc_raw->>'c9'", "caps-2"))
-	require.Len(t, hostileTables(t, conn, "caps"), 7)
+	require.Len(t, hostileTables(t, conn, "caps"), 10)
 	require.Len(t, columns(t, conn, "caps", "data"), 10)
 	require.EqualValues(t, 2, apptest.Count(t, conn, "caps.data__a1"), "existing subtables still get rows")
 	hostileHealthy(t, app, u.URL, "caps")

@@ -161,11 +161,22 @@ END $fn$`, ident(schema, name), body)
 
 // messageTriggerFunctions are delivery_facts' trigger functions.
 func messageTriggerFunctions(schema string) string {
+	body := func(rows string, deltas ...string) string {
+		return "BEGIN\n\t" + ifNone(rows) + messageInsert(schema, deltas...) + ";\n\tRETURN NULL;"
+	}
 	return strings.Join([]string{
-		triggerFunction(schema, "cioloader_message_facts_ins", "BEGIN\n\t"+messageInsert(schema, messageDelta("new_rows", "1"))+";\n\tRETURN NULL;"),
-		triggerFunction(schema, "cioloader_message_facts_upd", "BEGIN\n\t"+messageInsert(schema, messageDelta("new_rows", "1"), messageDelta("old_rows", "-1"))+";\n\tRETURN NULL;"),
-		triggerFunction(schema, "cioloader_message_facts_del", "BEGIN\n\t"+messageInsert(schema, messageDelta("old_rows", "-1"))+";\n\tRETURN NULL;"),
+		triggerFunction(schema, "cioloader_message_facts_ins", body("new_rows", messageDelta("new_rows", "1"))),
+		triggerFunction(schema, "cioloader_message_facts_upd", body("old_rows", messageDelta("new_rows", "1"), messageDelta("old_rows", "-1"))),
+		triggerFunction(schema, "cioloader_message_facts_del", body("old_rows", messageDelta("old_rows", "-1"))),
 	}, ";\n")
+}
+
+// ifNone returns from a trigger function at once when its transition table rows
+// is empty: a statement-level trigger fires for every statement, and ingest's
+// INSERT … ON CONFLICT DO UPDATE fires the UPDATE triggers too, mostly with no
+// row updated.
+func ifNone(rows string) string {
+	return "IF NOT EXISTS (SELECT 1 FROM " + rows + ") THEN\n\t\tRETURN NULL;\n\tEND IF;\n\t"
 }
 
 // customerUpsert adds the changes' counts (column sign) and last-event
@@ -260,7 +271,7 @@ func customerChanges(op string) string {
 // and bounce_facts.
 func customerTriggerFunctions(schema string) string {
 	cf := ident(schema, "customer_facts")
-	insert := "BEGIN\n\t" + customerUpsert(schema, customerChanges("ins"), "'{}'::text[]") + ";\n\t" +
+	insert := "BEGIN\n\t" + ifNone("new_rows") + customerUpsert(schema, customerChanges("ins"), "'{}'::text[]") + ";\n\t" +
 		bouncesFill(schema, "new_rows") + ";\n\tRETURN NULL;"
 	// A change or delete locks its customers' rows first (in key order, as
 	// ingest's upsert does), then finds those whose last event it removed or
@@ -276,7 +287,7 @@ func customerTriggerFunctions(schema string) string {
 	affected text[];
 	redo text[];
 BEGIN
-	%[5]s;
+	%[6]s%[5]s;
 	SELECT array_agg(DISTINCT c.customer_id COLLATE "C" ORDER BY c.customer_id COLLATE "C") INTO affected FROM (%[2]s) AS c;
 	IF affected IS NULL THEN
 		RETURN NULL;
@@ -289,7 +300,7 @@ BEGIN
 		%[4]s;
 	END IF;
 	DELETE FROM %[1]s AS t WHERE t.customer_id = ANY(affected) AND t.events <= 0;
-	RETURN NULL;`, cf, ch, customerUpsert(schema, ch, "redo"), customerRecompute(schema, "redo"), bounces)
+	RETURN NULL;`, cf, ch, customerUpsert(schema, ch, "redo"), customerRecompute(schema, "redo"), bounces, ifNone("old_rows"))
 	}
 	return strings.Join([]string{
 		triggerFunction(schema, "cioloader_customer_facts_ins", insert),
