@@ -60,20 +60,25 @@ END $deliveries$`, t, strings.Join(cols, ",\n\t\t"), quoteLiteral(t), deliveries
 // deliveriesMerge is the INSERT that merges the deliveries of event_facts' rows
 // matching where into delivery_facts, in key order (the writer's lock order). With
 // exact, the rows are replaced by the aggregate (replay); otherwise merged (least()).
+// A row the merge would not change is not rewritten (the conflict still locks
+// it): a repeated open or a re-delivery costs no new row version, and the
+// summaries' update trigger sees only real changes.
 func deliveriesMerge(schema, where string, exact bool) string {
 	cols := deliveryColumns()
 	sel := make([]string, len(cols))
 	set := make([]string, len(cols))
+	olds, news := make([]string, len(cols)), make([]string, len(cols))
 	for i, c := range cols {
 		if m, ok := strings.CutSuffix(c, "_at"); ok {
 			sel[i] = fmt.Sprintf("min(f.occurred_at) FILTER (WHERE f.metric = '%s')", m)
 		} else {
 			sel[i] = "min(f." + c + ")"
 		}
-		set[i] = fmt.Sprintf("%[1]s = least(t.%[1]s, EXCLUDED.%[1]s)", c)
+		olds[i], news[i] = "t."+c, fmt.Sprintf("least(t.%[1]s, EXCLUDED.%[1]s)", c)
 		if exact {
-			set[i] = fmt.Sprintf("%[1]s = EXCLUDED.%[1]s", c)
+			news[i] = "EXCLUDED." + c
 		}
+		set[i] = c + " = " + news[i]
 	}
 	return fmt.Sprintf(`INSERT INTO %[1]s AS t (delivery_id, object_type, %[2]s)
 	SELECT f.delivery_id, f.object_type, %[3]s
@@ -81,9 +86,10 @@ func deliveriesMerge(schema, where string, exact bool) string {
 	WHERE f.delivery_id IS NOT NULL AND f.object_type IS NOT NULL AND (%[5]s)
 	GROUP BY f.delivery_id, f.object_type
 	ORDER BY f.delivery_id COLLATE "C", f.object_type COLLATE "C"
-	ON CONFLICT (delivery_id, object_type) DO UPDATE SET %[6]s`,
+	ON CONFLICT (delivery_id, object_type) DO UPDATE SET %[6]s
+	WHERE (%[7]s) IS DISTINCT FROM (%[8]s)`,
 		ident(schema, "delivery_facts"), strings.Join(cols, ", "), strings.Join(sel, ", "),
-		ident(schema, "event_facts"), where, strings.Join(set, ", "))
+		ident(schema, "event_facts"), where, strings.Join(set, ", "), strings.Join(olds, ", "), strings.Join(news, ", "))
 }
 
 // batchDeliveries is deliveriesMerge for the events of a batch ($1).

@@ -98,26 +98,48 @@ BEGIN
 	END IF;
 END $summaries$`,
 			quoteLiteral(s("message_facts")), s("message_facts"), strings.Join(metricCols, ",\n\t\t\t"),
-			triggersDDL(schema, "delivery_facts", "message_facts"), messagesFill(schema),
+			triggersDDL(schema, "delivery_facts", "message_facts", statementTriggers), messagesFill(schema),
 			quoteLiteral(s("customer_facts")), s("customer_facts"), s("bounce_facts"),
-			triggersDDL(schema, "event_facts", "customer_facts"), customersFill(schema), bouncesFill(schema, ident(schema, "event_facts"))),
+			triggersDDL(schema, "event_facts", "customer_facts", factTriggers), customersFill(schema), bouncesFill(schema, ident(schema, "event_facts"))),
 	}
 	return stmts
 }
 
-// triggersDDL (re)creates the three statement-level triggers of a summary on
-// table (transition tables need one trigger per operation). It runs only when
-// the summary's table is new, so a start with nothing to change takes no lock.
-func triggersDDL(schema, table, summary string) string {
+// triggerSpec is one trigger of a summary: its operation (ins, upd, del), the
+// event, and what follows it up to EXECUTE FUNCTION.
+type triggerSpec struct{ op, event, how string }
+
+// statementTriggers are a summary's three statement-level triggers
+// (transition tables need one trigger per operation).
+var statementTriggers = []triggerSpec{
+	{"ins", "INSERT", "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"},
+	{"upd", "UPDATE", "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT"},
+	{"del", "DELETE", "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT"},
+}
+
+// factTriggers are event_facts' triggers. An update is rare there (a newer copy
+// of an event, or replay rewriting the same values), but ingest's INSERT … ON
+// CONFLICT DO UPDATE fires a statement-level UPDATE trigger on every batch, and
+// calling a PL/pgSQL function that finds nothing cost 36 µs: so the update
+// trigger is per row, and fires only when a value the summaries hold changed.
+var factTriggers = []triggerSpec{
+	statementTriggers[0],
+	{"upd", "UPDATE", `FOR EACH ROW WHEN ((OLD.customer_id, OLD.event_name, OLD.occurred_at, OLD.received_at)
+			IS DISTINCT FROM (NEW.customer_id, NEW.event_name, NEW.occurred_at, NEW.received_at)
+		OR ((OLD.metric = 'bounced' OR NEW.metric = 'bounced')
+			AND (OLD.metric, OLD.occurred_at, OLD.object_type, OLD.email, OLD.failure_message)
+			IS DISTINCT FROM (NEW.metric, NEW.occurred_at, NEW.object_type, NEW.email, NEW.failure_message)))`},
+	statementTriggers[2],
+}
+
+// triggersDDL (re)creates a summary's triggers on table. It runs only when the
+// summary's table is new, so a start with nothing to change takes no lock.
+func triggersDDL(schema, table, summary string, specs []triggerSpec) string {
 	var out []string
-	for _, op := range []struct{ name, event, referencing string }{
-		{"ins", "INSERT", "NEW TABLE AS new_rows"},
-		{"upd", "UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"},
-		{"del", "DELETE", "OLD TABLE AS old_rows"},
-	} {
+	for _, t := range specs {
 		out = append(out, fmt.Sprintf(`DROP TRIGGER IF EXISTS %[1]s ON %[3]s;
-		CREATE TRIGGER %[1]s AFTER %[2]s ON %[3]s REFERENCING %[4]s FOR EACH STATEMENT EXECUTE FUNCTION %[5]s()`,
-			ident(summary+"_"+op.name), op.event, ident(schema, table), op.referencing, ident(schema, "cioloader_"+summary+"_"+op.name)))
+		CREATE TRIGGER %[1]s AFTER %[2]s ON %[3]s %[4]s EXECUTE FUNCTION %[5]s()`,
+			ident(summary+"_"+t.op), t.event, ident(schema, table), t.how, ident(schema, "cioloader_"+summary+"_"+t.op)))
 	}
 	return strings.Join(out, ";\n\t\t")
 }
@@ -179,27 +201,36 @@ func ifNone(rows string) string {
 	return "IF NOT EXISTS (SELECT 1 FROM " + rows + ") THEN\n\t\tRETURN NULL;\n\tEND IF;\n\t"
 }
 
-// customerUpsert adds the changes' counts (column sign) and last-event
-// candidates (rows with sign > 0) to customer_facts, for the customers not in
-// the array skip (recomputed instead). Rows are locked in customer_id order.
-func customerUpsert(schema, changes, skip string) string {
+// customerSubtract subtracts the deleted rows (changes) from their customers'
+// counts, for the customers not in the array skip (recomputed instead).
+func customerSubtract(schema, changes, skip string) string {
+	return fmt.Sprintf(`UPDATE %[1]s AS t SET events = t.events - d.n
+	FROM (SELECT c.customer_id, count(*) AS n FROM (%[2]s) AS c WHERE NOT c.customer_id = ANY(%[3]s) GROUP BY c.customer_id) AS d
+	WHERE t.customer_id = d.customer_id`, ident(schema, "customer_facts"), changes, skip)
+}
+
+// customerAdd adds the new rows of an insert to customer_facts: the count and
+// each customer's latest new event, in one upsert with the rows locked in key
+// order (the common path: once per ingest batch).
+func customerAdd(schema string) string {
+	return fmt.Sprintf(`INSERT INTO %[1]s AS t (customer_id, events, last_event_id, last_event, last_event_at, last_received_at)
+	SELECT DISTINCT ON (n.customer_id COLLATE "C") n.customer_id, count(*) OVER (PARTITION BY n.customer_id COLLATE "C"),
+	       n.event_id, n.event_name, n.occurred_at, n.received_at
+	FROM new_rows AS n WHERE n.customer_id IS NOT NULL ORDER BY n.customer_id COLLATE "C", %[2]s
+	ON CONFLICT (customer_id) DO UPDATE SET %[3]s`,
+		ident(schema, "customer_facts"), prefixed("n.", customerLastOrder), customerSet())
+}
+
+// customerSet is the ON CONFLICT assignment that adds EXCLUDED's count and
+// keeps the later of the two last events.
+func customerSet() string {
 	set := []string{"events = t.events + EXCLUDED.events"}
 	later := laterThan("EXCLUDED.last_event_at", "EXCLUDED.last_received_at", "EXCLUDED.last_event_id",
 		"t.last_event_at", "t.last_received_at", "t.last_event_id")
 	for _, c := range []string{"last_event_id", "last_event", "last_event_at", "last_received_at"} {
 		set = append(set, fmt.Sprintf("%[1]s = CASE WHEN %[2]s THEN EXCLUDED.%[1]s ELSE t.%[1]s END", c, later))
 	}
-	return fmt.Sprintf(`WITH c AS (%[2]s),
-	d AS (SELECT c.customer_id, sum(c.sign) AS delta FROM c WHERE NOT c.customer_id = ANY(%[3]s) GROUP BY c.customer_id),
-	b AS (SELECT DISTINCT ON (c.customer_id COLLATE "C") c.customer_id, c.event_id, c.event_name, c.occurred_at, c.received_at
-	      FROM c WHERE c.sign > 0 AND NOT c.customer_id = ANY(%[3]s) ORDER BY c.customer_id COLLATE "C", %[4]s),
-	counted AS (UPDATE %[1]s AS t SET events = t.events + d.delta FROM d
-	            WHERE t.customer_id = d.customer_id AND NOT EXISTS (SELECT 1 FROM b WHERE b.customer_id = d.customer_id))
-	INSERT INTO %[1]s AS t (customer_id, events, last_event_id, last_event, last_event_at, last_received_at)
-	SELECT b.customer_id, d.delta, b.event_id, b.event_name, b.occurred_at, b.received_at FROM b JOIN d USING (customer_id)
-	ORDER BY b.customer_id COLLATE "C"
-	ON CONFLICT (customer_id) DO UPDATE SET %[5]s`,
-		ident(schema, "customer_facts"), changes, skip, customerLastOrder, strings.Join(set, ", "))
+	return strings.Join(set, ", ")
 }
 
 // customerRecompute sets the count and last event of the customers in the
@@ -248,42 +279,61 @@ func bouncesDrop(schema string) string {
 	return fmt.Sprintf(`DELETE FROM %s AS b USING old_rows AS o WHERE b.event_id = o.event_id AND o.metric = 'bounced'`, ident(schema, "bounce_facts"))
 }
 
-// customerChanges are event_facts' rows a statement changed, as (customer_id,
-// sign, event_id, event_name, occurred_at, received_at): +1 for a new version,
-// −1 for an old one. An update that left a row's customer and order unchanged
-// (replay rewriting the same values) changes nothing.
-func customerChanges(op string) string {
-	const cols = `customer_id, %s AS sign, event_id, event_name, occurred_at, received_at`
-	newSide := "SELECT " + fmt.Sprintf(cols, "1") + " FROM new_rows WHERE customer_id IS NOT NULL"
-	oldSide := "SELECT " + fmt.Sprintf(cols, "-1") + " FROM old_rows WHERE customer_id IS NOT NULL"
-	switch op {
-	case "ins":
-		return newSide
-	case "del":
-		return oldSide
-	}
-	changed := ` AND event_id NOT IN (SELECT n.event_id FROM new_rows AS n JOIN old_rows AS o USING (event_id)
-		WHERE (n.customer_id, n.event_name, n.occurred_at, n.received_at) IS NOT DISTINCT FROM (o.customer_id, o.event_name, o.occurred_at, o.received_at))`
-	return newSide + changed + " UNION ALL " + oldSide + changed
+// customerChanges are the event_facts rows a delete changed (the statement's
+// old_rows), as (customer_id, sign, event_id, event_name, occurred_at,
+// received_at) with sign −1.
+func customerChanges() string {
+	return `SELECT customer_id, -1 AS sign, event_id, event_name, occurred_at, received_at FROM old_rows WHERE customer_id IS NOT NULL`
+}
+
+// customerRowChange is the update trigger's body (one row, OLD → NEW): the old
+// customer loses one event and the new one gains it, with the new version as a
+// candidate for its last event; then, if the old version is still its
+// customer's last event (it moved earlier, or to another customer), that last
+// event is looked up again. Only counts are deltas: the look-up reads the
+// statement's final state, so the rows of one statement can run in any order.
+func customerRowChange(schema string) string {
+	cf := ident(schema, "customer_facts")
+	return fmt.Sprintf(`BEGIN
+	%[3]s;
+	PERFORM 1 FROM %[1]s AS t WHERE t.customer_id IN (OLD.customer_id, NEW.customer_id) ORDER BY t.customer_id COLLATE "C" FOR UPDATE;
+	IF OLD.customer_id IS NOT NULL THEN
+		UPDATE %[1]s AS t SET events = t.events - 1 WHERE t.customer_id = OLD.customer_id;
+	END IF;
+	IF NEW.customer_id IS NOT NULL THEN
+		INSERT INTO %[1]s AS t (customer_id, events, last_event_id, last_event, last_event_at, last_received_at)
+		VALUES (NEW.customer_id, 1, NEW.event_id, NEW.event_name, NEW.occurred_at, NEW.received_at)
+		ON CONFLICT (customer_id) DO UPDATE SET %[4]s;
+	END IF;
+	IF OLD.customer_id IS NOT NULL THEN
+		UPDATE %[1]s AS t SET last_event_id = x.event_id, last_event = x.event_name, last_event_at = x.occurred_at, last_received_at = x.received_at
+		FROM (SELECT f.event_id, f.event_name, f.occurred_at, f.received_at FROM %[2]s AS f
+		      WHERE f.customer_id = OLD.customer_id ORDER BY %[5]s LIMIT 1) AS x
+		WHERE t.customer_id = OLD.customer_id AND t.last_event_id = OLD.event_id;
+		DELETE FROM %[1]s AS t WHERE t.customer_id = OLD.customer_id AND t.events <= 0;
+	END IF;
+	RETURN NULL;`, cf, ident(schema, "event_facts"), bouncesChange(schema), customerSet(), prefixed("f.", customerLastOrder))
+}
+
+// bouncesChange moves an updated row's bounce_facts row (row trigger: OLD, NEW).
+func bouncesChange(schema string) string {
+	return fmt.Sprintf(`DELETE FROM %[1]s AS b WHERE b.event_id = OLD.event_id AND OLD.metric = 'bounced';
+	INSERT INTO %[1]s (event_id, occurred_at, object_type, email, failure_message)
+	SELECT NEW.event_id, NEW.occurred_at, NEW.object_type, NEW.email, NEW.failure_message WHERE NEW.metric = 'bounced'`,
+		ident(schema, "bounce_facts"))
 }
 
 // customerTriggerFunctions are event_facts' trigger functions: customer_facts
 // and bounce_facts.
 func customerTriggerFunctions(schema string) string {
 	cf := ident(schema, "customer_facts")
-	insert := "BEGIN\n\t" + ifNone("new_rows") + customerUpsert(schema, customerChanges("ins"), "'{}'::text[]") + ";\n\t" +
+	insert := "BEGIN\n\t" + ifNone("new_rows") + customerAdd(schema) + ";\n\t" +
 		bouncesFill(schema, "new_rows") + ";\n\tRETURN NULL;"
 	// A change or delete locks its customers' rows first (in key order, as
 	// ingest's upsert does), then finds those whose last event it removed or
 	// moved, recomputes them from event_facts (a statement after the lock sees
 	// what committed before it), adds the rest, and drops emptied customers.
-	changeBody := func(op string) string {
-		ch := customerChanges(op)
-		bounces := bouncesDrop(schema)
-		if op == "upd" {
-			bounces += ";\n\t" + bouncesFill(schema, "new_rows")
-		}
-		return fmt.Sprintf(`DECLARE
+	del := fmt.Sprintf(`DECLARE
 	affected text[];
 	redo text[];
 BEGIN
@@ -294,18 +344,18 @@ BEGIN
 	END IF;
 	PERFORM 1 FROM %[1]s AS t WHERE t.customer_id = ANY(affected) ORDER BY t.customer_id COLLATE "C" FOR UPDATE;
 	SELECT coalesce(array_agg(t.customer_id), '{}') INTO redo FROM %[1]s AS t
-	WHERE t.customer_id = ANY(affected) AND t.last_event_id IN (SELECT c.event_id FROM (%[2]s) AS c WHERE c.sign < 0);
+	WHERE t.customer_id = ANY(affected) AND t.last_event_id IN (SELECT c.event_id FROM (%[2]s) AS c);
 	%[3]s;
 	IF cardinality(redo) > 0 THEN
 		%[4]s;
 	END IF;
 	DELETE FROM %[1]s AS t WHERE t.customer_id = ANY(affected) AND t.events <= 0;
-	RETURN NULL;`, cf, ch, customerUpsert(schema, ch, "redo"), customerRecompute(schema, "redo"), bounces, ifNone("old_rows"))
-	}
+	RETURN NULL;`, cf, customerChanges(), customerSubtract(schema, customerChanges(), "redo"), customerRecompute(schema, "redo"),
+		bouncesDrop(schema), ifNone("old_rows"))
 	return strings.Join([]string{
 		triggerFunction(schema, "cioloader_customer_facts_ins", insert),
-		triggerFunction(schema, "cioloader_customer_facts_upd", changeBody("upd")),
-		triggerFunction(schema, "cioloader_customer_facts_del", changeBody("del")),
+		triggerFunction(schema, "cioloader_customer_facts_upd", customerRowChange(schema)),
+		triggerFunction(schema, "cioloader_customer_facts_del", del),
 	}, ";\n")
 }
 

@@ -139,6 +139,9 @@ func TestSummariesFollowTheHistory(t *testing.T) {
 	}
 	writeReceived(t, b.store, b.schema, now.Add(time.Minute), again...)
 	b.requireSummariesMatch(t, "re-deliveries")
+	// And back: the same events move earlier, to their first person and metric.
+	writeReceived(t, b.store, b.schema, now.Add(2*time.Minute), events[:60]...)
+	b.requireSummariesMatch(t, "re-deliveries back")
 
 	_, err := b.store.Replay(ctx, b.schema, 50, nil)
 	require.NoError(t, err)
