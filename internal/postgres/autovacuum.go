@@ -15,21 +15,35 @@ import (
 // since the last (the visibility map skips the rest).
 var insertOnlyVacuum = []string{"autovacuum_vacuum_insert_scale_factor=0.02"}
 
-// insertOnlyTables get insertOnlyVacuum.
-var insertOnlyTables = []string{"event_facts", "delivery_facts"}
+// timeWindowAnalyze is rudder_events' setting: analysed after 2 % of new rows
+// (Postgres's default is 10 %), so the warehouse views' time windows are
+// planned with statistics that know the newest events. Without them, right
+// after a bulk load, the planner costed rudder_events_time as reading every
+// page and scanned the whole table instead (164 ms against 18 ms at 1 M).
+var timeWindowAnalyze = []string{"autovacuum_analyze_scale_factor=0.02"}
 
-// autovacuumDDL sets insertOnlyVacuum on insertOnlyTables when a table lacks
-// it: ALTER TABLE … SET waits for a running autovacuum of the table, so a
-// start with nothing to change must not issue it.
+// tableAutovacuum are the tables with settings of their own, and those settings.
+var tableAutovacuum = []struct {
+	table    string
+	settings []string
+}{
+	{"event_facts", insertOnlyVacuum},
+	{"delivery_facts", insertOnlyVacuum},
+	{"rudder_events", timeWindowAnalyze},
+}
+
+// autovacuumDDL sets each table's settings when it lacks them: ALTER TABLE …
+// SET waits for a running autovacuum of the table, so a start with nothing to
+// change must not issue it.
 func autovacuumDDL(schema string) []string {
 	var out []string
-	for _, t := range insertOnlyTables {
+	for _, t := range tableAutovacuum {
 		out = append(out, fmt.Sprintf(`DO $autovacuum$
 BEGIN
 	IF NOT coalesce((SELECT reloptions FROM pg_class WHERE oid = to_regclass(%[1]s)) @> %[2]s, false) THEN
 		ALTER TABLE %[3]s SET (%[4]s);
 	END IF;
-END $autovacuum$`, quoteLiteral(ident(schema, t)), quoteLiteral("{"+strings.Join(insertOnlyVacuum, ",")+"}"), ident(schema, t), strings.Join(insertOnlyVacuum, ", ")))
+END $autovacuum$`, quoteLiteral(ident(schema, t.table)), quoteLiteral("{"+strings.Join(t.settings, ",")+"}"), ident(schema, t.table), strings.Join(t.settings, ", ")))
 	}
 	return out
 }

@@ -32,6 +32,20 @@ type readers struct {
 // accessLockKey serialises grants and revokes on one schema across replicas.
 const accessLockKey = `hashtextextended('access:' || $1::text, 0)`
 
+// defaultsLockKey orders a change of the schema's default privileges against
+// the creation of a table in it: the transaction that changes them holds it
+// exclusively, a new subtable's holds it shared (createSubtable). Without it, a
+// CREATE TABLE that read the old defaults just before the change committed,
+// but took its transaction id just after catchUp looked at the running ones,
+// made a table the reader could not read.
+const defaultsLockKey = `hashtextextended('access-defaults:' || $1::text, 0)`
+
+// lockDefaults takes defaultsLockKey exclusively for the transaction.
+func lockDefaults(ctx context.Context, tx pgx.Tx, schema string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(`+defaultsLockKey+`)`, schema)
+	return err
+}
+
 // relkinds are the relations a reader reads: tables, partitioned tables,
 // views, materialized views, foreign tables.
 const relkinds = `('r', 'p', 'v', 'm', 'f')`
@@ -44,6 +58,9 @@ const relkinds = `('r', 'p', 'v', 'm', 'f')`
 func (r *readers) GrantReader(ctx context.Context, schema, role, password string) error {
 	return r.underSchemaLock(ctx, "grant", schema, func(conn *pgxpool.Conn) error {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if err := lockDefaults(ctx, tx, schema); err != nil {
+				return err
+			}
 			if password != "" {
 				if err := createRole(ctx, tx, role, password); err != nil {
 					return err
@@ -76,6 +93,9 @@ func (r *readers) GrantReader(ctx context.Context, schema, role, password string
 func (r *readers) RevokeReader(ctx context.Context, schema, role string) error {
 	return r.underSchemaLock(ctx, "revoke", schema, func(conn *pgxpool.Conn) error {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if err := lockDefaults(ctx, tx, schema); err != nil {
+				return err
+			}
 			var exists, loaderNeedsIt bool
 			// Whether cioloader's role inherits rights from role ('USAGE': since
 			// Postgres 16 a role's creator is a member of it without inheriting,

@@ -193,6 +193,10 @@ func lockAndLoad(ctx context.Context, tx pgx.Tx, schema, name string) (*tableSta
 // made it, which owns it ("" column = the table).
 func createSubtable(ctx context.Context, tx pgx.Tx, schema, name string, wants []want) (*tableState, error) {
 	depth := wants[0].depth
+	// Readers' default privileges are not changing meanwhile (defaultsLockKey).
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(`+defaultsLockKey+`)`, schema); err != nil {
+		return nil, err
+	}
 	if _, err := tx.Exec(ctx, subtableDDL(schema, name, depth)); err != nil {
 		return nil, err
 	}

@@ -17,9 +17,10 @@ import (
 //     message_funnel sums them.
 //   - customer_facts: one row per customer: how many events, and the last one
 //     (by occurred_at DESC NULLS LAST, received_at DESC, then event_id DESC).
-//     Statement-level triggers on event_facts keep it: an insert adds to the count
-//     and may replace the last event; a delete or change subtracts, and a customer
-//     whose last event went is recomputed from event_facts_by_customer.
+//     Triggers on event_facts keep it: an insert adds to the count and may replace
+//     the last event; a delete subtracts, and a customer whose last event went is
+//     recomputed from event_facts_by_customer; a change (a newer copy of an
+//     event) moves one count and looks the last event up again if it moved.
 //   - bounce_facts: the bounced events' time, object type, address and reason,
 //     kept by the same triggers: a small table read whole by the bounce query
 //     (a heap page per bounce, spread over all of event_facts, took 0.8 s at 10 M).
@@ -39,9 +40,11 @@ const (
 )
 
 // customerLastOrder orders a customer's events latest first (the README's order,
-// with event_id to break ties); laterThan is the same order as a comparison of
-// (occurred_at, received_at, event_id) triples: a > b.
+// with event_id to break ties).
 const customerLastOrder = `occurred_at DESC NULLS LAST, received_at DESC, event_id DESC`
+
+// laterThan is customerLastOrder as a comparison of two (occurred_at,
+// received_at, event_id) triples: a comes before b.
 
 func laterThan(aAt, aRecv, aID, bAt, bRecv, bID string) string {
 	key := func(at, recv, id string) string {
@@ -50,8 +53,9 @@ func laterThan(aAt, aRecv, aID, bAt, bRecv, bID string) string {
 	return key(aAt, aRecv, aID) + " > " + key(bAt, bRecv, bID)
 }
 
-// summaryTables creates the three tables when they are missing, with their
-// triggers, and fills a new one from the typed copies (an upgrade). Creating a
+// summariesDDL (re)creates the trigger functions, and creates the three tables
+// when they are missing, with their triggers, filling a new one from the typed
+// copies (an upgrade). Creating a
 // trigger locks its table against writes until the start's DDL commits, so the
 // fill sees every row and misses none written meanwhile.
 func summariesDDL(schema string) []string {
