@@ -163,3 +163,42 @@ func TestSummariesFollowTheHistory(t *testing.T) {
 	require.NoError(t, b.store.CompactSummaries(ctx))
 	b.requireSummariesMatch(t, "a second compaction")
 }
+
+// Ensure a compaction pass goes on when an autovacuum of rudder_events holds
+// the lock that summarising its block ranges needs: the message deltas are
+// still folded, the pass neither waits nor fails, and the next pass
+// summarises what is new.
+func TestCompactionSkipsBlockRangesWhileRudderEventsIsVacuumed(t *testing.T) {
+	t.Parallel()
+	b := setupWrite(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	// Past one block range (128 pages) of rudder_events: the ranges after the
+	// first are not summarised as they fill.
+	events := summaryWorkload(rand.New(rand.NewPCG(1, 2)), now, 2500)
+	for i := 0; i < len(events); i += 500 {
+		writeReceived(t, b.store, b.schema, now, events[i:min(i+500, len(events))]...)
+	}
+	var pages int64
+	require.NoError(t, b.conn.QueryRow(ctx, `SELECT pg_relation_size($1::regclass) / 8192`, b.schema+".rudder_events").Scan(&pages))
+	require.Greater(t, pages, int64(256), "rudder_events must span more than two block ranges")
+	mf := pgx.Identifier{b.schema, "message_facts"}.Sanitize()
+	require.NotEqual(t, b.scalar(t, `SELECT count(*)::text FROM (SELECT DISTINCT object_type, kind, message_id FROM `+mf+`) AS k`),
+		b.scalar(t, `SELECT count(*)::text FROM `+mf), "several delta rows per message before the pass")
+
+	tx, err := b.conn.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `LOCK TABLE `+pgx.Identifier{b.schema, "rudder_events"}.Sanitize()+` IN SHARE UPDATE EXCLUSIVE MODE`)
+	require.NoError(t, err)
+	began := time.Now()
+	require.NoError(t, b.store.CompactSummaries(ctx))
+	require.Less(t, time.Since(began), 3*time.Second, "the pass waited for the table's lock")
+	require.NoError(t, tx.Rollback(ctx))
+	require.Equal(t, b.scalar(t, `SELECT count(*)::text FROM (SELECT DISTINCT object_type, kind, message_id FROM `+mf+`) AS k`),
+		b.scalar(t, `SELECT count(*)::text FROM `+mf), "the deltas were folded all the same")
+	b.requireSummariesMatch(t, "a pass that skipped the block ranges")
+
+	require.NoError(t, b.store.CompactSummaries(ctx))
+	require.Equal(t, "0", b.scalar(t, `SELECT brin_summarize_new_values($1::regclass)::text`, b.schema+".rudder_events_time"),
+		"the pass left no block range to summarise")
+}
