@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -20,6 +21,25 @@ func flushEverySecond(ctx context.Context, flush func(context.Context)) {
 			return
 		case <-tick.C:
 			flush(ctx)
+		}
+	}
+}
+
+// everyInterval runs pass every interval, the first time one interval after
+// the start (so a start, or a test, is never slowed by it), until ctx ends. A
+// pass that fails is logged as a warning with failed, and the next one runs
+// as planned.
+func everyInterval(ctx context.Context, every time.Duration, log *slog.Logger, failed string, pass func(context.Context) error) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := pass(ctx); err != nil && ctx.Err() == nil {
+			log.Warn(failed, "err", err)
 		}
 	}
 }

@@ -78,18 +78,10 @@ type PruneReport struct {
 // run prunes once every pruneEvery until ctx ends. The first pass waits one
 // interval, so a start (or a test) is never slowed by it.
 func (p *pruner) run(ctx context.Context) {
-	tick := time.NewTicker(pruneEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if _, err := p.PruneExpired(ctx, p.now()); err != nil && ctx.Err() == nil {
-			p.log.Warn("retention: could not prune old events; trying again in a minute", "err", err)
-		}
-	}
+	everyInterval(ctx, pruneEvery, p.log, "retention: could not prune old events; trying again in a minute", func(ctx context.Context) error {
+		_, err := p.PruneExpired(ctx, p.now())
+		return err
+	})
 }
 
 // PruneExpired runs one pass: for every integration with a retention window it

@@ -42,18 +42,7 @@ func compactMessages(schema string) string {
 // ends. Two replicas do not compact one schema at once (a transaction advisory
 // lock, tried); if they did, the sums would still be right.
 func (c *compactor) run(ctx context.Context) {
-	tick := time.NewTicker(compactEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if err := c.CompactSummaries(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("summaries: could not compact message_facts; trying again shortly", "err", err)
-		}
-	}
+	everyInterval(ctx, compactEvery, c.log, "summaries: could not compact message_facts; trying again shortly", c.CompactSummaries)
 }
 
 // CompactSummaries runs one compaction pass over every integration.
