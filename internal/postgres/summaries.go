@@ -137,7 +137,10 @@ var factTriggers = []triggerSpec{
 }
 
 // triggersDDL (re)creates a summary's triggers on table. It runs only when the
-// summary's table is new, so a start with nothing to change takes no lock.
+// summary's table is new, so a start with nothing to change takes no lock; the
+// trigger functions, by contrast, are replaced at every start. A release that
+// changes a trigger's definition (its events, level or WHEN) must therefore
+// recreate it itself.
 func triggersDDL(schema, table, summary string, specs []triggerSpec) string {
 	var out []string
 	for _, t := range specs {
