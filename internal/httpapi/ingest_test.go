@@ -70,7 +70,7 @@ func TestIngestTestdataPayloads(t *testing.T) {
 	require.Equal(t, "text", cols["data__identifiers__email"])
 	require.Equal(t, "bigint", cols["timestamp"])
 	require.Equal(t, "bigint", cols["data__action_id"])
-	require.Equal(t, "jsonb", cols["_sdc_raw"])
+	require.Equal(t, "json", cols["_sdc_raw"], "SPEC 5: the event's text as received")
 	require.Equal(t, "timestamp with time zone", cols["_sdc_received_at"])
 	require.Equal(t, "bigint", cols["_sdc_sequence"])
 

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cioloader/cioloader/internal/facts"
 	"github.com/cioloader/cioloader/internal/history"
 	"github.com/cioloader/cioloader/internal/rudder"
 	"github.com/cioloader/cioloader/internal/stitch"
@@ -20,6 +21,7 @@ type Event struct {
 	Raw    []byte // _sdc_raw
 	Flat   stitch.Result
 	Rudder *rudder.Event
+	Facts  facts.Facts // the analyst views' columns (event_facts)
 	// Twin is the event_id an import from Customer.io's history gives this
 	// event's occurrence (history.EventID), for a webhook event that records
 	// one; "" otherwise. The writer deletes the imported copy by it, so an
@@ -108,6 +110,7 @@ func prepare(schema string, receivedAt time.Time, b webhook.Batch, seq func(i in
 			Raw:    e.Raw,
 			Flat:   stitch.Flatten(e.Body, lim),
 			Rudder: rudder.Transform(e.Body, opt),
+			Facts:  facts.Of(e.Body),
 			Twin:   twin(e.Body),
 		}
 	}

@@ -24,7 +24,7 @@ func integrationDDL(schema string) []string {
 			_sdc_batched_at    timestamptz,
 			_sdc_sequence      bigint NOT NULL,
 			_sdc_table_version bigint,
-			_sdc_raw           jsonb
+			_sdc_raw           json
 		)`, s("data")),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
 			_sdc_rejected_at timestamptz,

@@ -45,6 +45,7 @@ func deliveriesDDL(schema string) string {
 	}
 	cols = append(cols, "CONSTRAINT delivery_facts_pkey PRIMARY KEY (delivery_id, object_type)")
 	t := ident(schema, "delivery_facts")
+	fill := deliveriesMerge(schema, factsWithIDs(schema), "true", false)
 	return fmt.Sprintf(`DO $deliveries$
 BEGIN
 	IF to_regclass(%[3]s) IS NOT NULL THEN
@@ -54,16 +55,17 @@ BEGIN
 		%[2]s
 	);
 	%[4]s;
-END $deliveries$`, t, strings.Join(cols, ",\n\t\t"), quoteLiteral(t), deliveriesMerge(schema, "true", false))
+END $deliveries$`, t, strings.Join(cols, ",\n\t\t"), quoteLiteral(t), fill)
 }
 
-// deliveriesMerge is the INSERT that merges the deliveries of event_facts' rows
-// matching where into delivery_facts, in key order (the writer's lock order). With
+// deliveriesMerge is the INSERT that merges the deliveries of the events of from
+// (a FROM item f with event_facts' delivery columns and the message ids: see
+// factsWithIDs) matching where into delivery_facts, in key order (the writer's lock order). With
 // exact, the rows are replaced by the aggregate (replay); otherwise merged (least()).
 // A row the merge would not change is not rewritten (the conflict still locks
 // it): a repeated open or a re-delivery costs no new row version, and the
 // summaries' update trigger sees only real changes.
-func deliveriesMerge(schema, where string, exact bool) string {
+func deliveriesMerge(schema, from, where string, exact bool) string {
 	cols := deliveryColumns()
 	sel := make([]string, len(cols))
 	set := make([]string, len(cols))
@@ -82,19 +84,29 @@ func deliveriesMerge(schema, where string, exact bool) string {
 	}
 	return fmt.Sprintf(`INSERT INTO %[1]s AS t (delivery_id, object_type, %[2]s)
 	SELECT f.delivery_id, f.object_type, %[3]s
-	FROM %[4]s AS f
+	FROM %[4]s
 	WHERE f.delivery_id IS NOT NULL AND f.object_type IS NOT NULL AND (%[5]s)
 	GROUP BY f.delivery_id, f.object_type
 	ORDER BY f.delivery_id COLLATE "C", f.object_type COLLATE "C"
 	ON CONFLICT (delivery_id, object_type) DO UPDATE SET %[6]s
 	WHERE (%[7]s) IS DISTINCT FROM (%[8]s)`,
 		ident(schema, "delivery_facts"), strings.Join(cols, ", "), strings.Join(sel, ", "),
-		ident(schema, "event_facts"), where, strings.Join(set, ", "), strings.Join(olds, ", "), strings.Join(news, ", "))
+		from, where, strings.Join(set, ", "), strings.Join(olds, ", "), strings.Join(news, ", "))
 }
 
-// batchDeliveries is deliveriesMerge for the events of a batch ($1).
-func batchDeliveries(schema string) string {
-	return deliveriesMerge(schema, "f.event_id = ANY($1)", false)
+// factsWithIDs is event_facts (alias f) with the message ids delivery_facts keeps,
+// read from data's _sdc_raw (one parse per event): for an exact recompute
+// (replay, retention) and an upgrade's fill, which read events written earlier.
+func factsWithIDs(schema string) string {
+	ids := make([]string, 0, len(deliveryIDCols))
+	for _, c := range deliveryIDCols {
+		if c != "customer_id" {
+			ids = append(ids, rawID(c, "j.r")+" AS "+c)
+		}
+	}
+	return fmt.Sprintf(`(SELECT f.event_id, f.delivery_id, f.object_type, f.metric, f.occurred_at, f.customer_id, %s
+		FROM %s AS f JOIN %s AS d ON d.event_id = f.event_id%s) AS f`,
+		strings.Join(ids, ", "), ident(schema, "event_facts"), ident(schema, "data"), rawJSONB)
 }
 
 // deliveriesOf is the (delivery_id, object_type) pairs of the events in the text[]

@@ -17,7 +17,7 @@ import (
 // Erasure: deleting every stored event of one person (GDPR, CCPA).
 //
 // Contract:
-//   - A person is matched by cioloader.erasure_keys(_sdc_raw) (migration
+//   - A person is matched by cioloader.erasure_keys(_sdc_raw::jsonb) (migration
 //     000003): data.identifiers.email/id/cio_id, data.customer_id,
 //     data.email_address, data.recipient when it holds an "@", and in legacy
 //     bodies data.variables.customer.id/email. Exact match; emails compared
@@ -41,7 +41,7 @@ const erasureLockKey = `hashtextextended('erasure:' || $1::text, 0)`
 const erasureIndex = "data_erasure_idx"
 
 // erasureLateIndex is the erasure index of every data table (see lateIndex).
-var erasureLateIndex = lateIndex{name: erasureIndex, table: "data", def: "USING gin (cioloader.erasure_keys(_sdc_raw))"}
+var erasureLateIndex = lateIndex{name: erasureIndex, table: "data", def: "USING gin (cioloader.erasure_keys(_sdc_raw::jsonb))"}
 
 // eraser deletes a person's events on request and keeps the audit trail.
 type eraser struct {
@@ -136,7 +136,7 @@ func recordErasure(ctx context.Context, tx pgx.Tx, in domain.Integration, kinds,
 func deletePerson(ctx context.Context, tx pgx.Tx, schema string, keys []string, ids []domain.PersonIdentifier) (map[string]int64, error) {
 	var eventIDs []string
 	err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(array_agg(event_id), '{}') FROM (
-		SELECT event_id FROM %s WHERE cioloader.erasure_keys(_sdc_raw) && $1::text[] ORDER BY event_id FOR UPDATE) AS l`,
+		SELECT event_id FROM %s WHERE cioloader.erasure_keys(_sdc_raw::jsonb) && $1::text[] ORDER BY event_id FOR UPDATE) AS l`,
 		ident(schema, "data")), keys).Scan(&eventIDs)
 	if err != nil {
 		return nil, err

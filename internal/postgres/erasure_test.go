@@ -68,7 +68,7 @@ func TestErasureIndexAndTombstoneExpiry(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = 'old_shop.data_erasure_idx'::regclass`).Scan(&valid))
 	require.True(t, valid)
 	var plan string
-	require.NoError(t, conn.QueryRow(ctx, `EXPLAIN (COSTS OFF) SELECT event_id FROM old_shop.data WHERE cioloader.erasure_keys(_sdc_raw) && '{id:u7}'::text[]`).Scan(&plan))
+	require.NoError(t, conn.QueryRow(ctx, `EXPLAIN (COSTS OFF) SELECT event_id FROM old_shop.data WHERE cioloader.erasure_keys(_sdc_raw::jsonb) && '{id:u7}'::text[]`).Scan(&plan))
 	require.Contains(t, plan, "Bitmap Heap Scan")
 
 	er, err := store.Erase(ctx, in, []domain.PersonIdentifier{{Kind: domain.KindID, Value: "u7"}}, "cli", time.Hour)

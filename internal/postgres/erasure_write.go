@@ -84,7 +84,7 @@ func tombstoneDropSQL(schema string, subtables []string) string {
 	ctes := []string{fmt.Sprintf(`hit AS (
 		SELECT d.event_id, min(t.erasure_id) AS erasure_id
 		FROM %s AS d
-		CROSS JOIN LATERAL unnest(cioloader.erasure_keys(d._sdc_raw)) AS k(key)
+		CROSS JOIN LATERAL unnest(cioloader.erasure_keys(d._sdc_raw::jsonb)) AS k(key)
 		%s AND d.event_id = ANY($1::text[])
 		GROUP BY d.event_id)`, ident(schema, "data"), tomb),
 		fmt.Sprintf(`rj AS (

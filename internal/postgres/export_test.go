@@ -24,3 +24,13 @@ func (s *Store) CachedTexts() int {
 // WaitWarehouse returns when the warehouse view changes running in the background
 // are done, so a test can read the views a write made.
 func (s *Store) WaitWarehouse() { s.writer.wh.wait() }
+
+// FactsSQL is each event_facts column's SQL over r (the raw jsonb), and each id
+// the events view reads from _sdc_raw, for the test holding facts.Of equal to it.
+func FactsSQL() [][2]string {
+	out := append([][2]string{}, factColumns...)
+	for _, c := range rawIDs {
+		out = append(out, [2]string{c[0], "(r" + c[1] + ")"})
+	}
+	return out
+}

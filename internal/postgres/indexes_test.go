@@ -36,12 +36,12 @@ func TestLateIndexesOnUpgrade(t *testing.T) {
 		DROP TRIGGER customer_facts_del ON old_shop.event_facts; DROP TRIGGER message_facts_ins ON old_shop.delivery_facts;
 		DROP TRIGGER message_facts_upd ON old_shop.delivery_facts; DROP TRIGGER message_facts_del ON old_shop.delivery_facts;
 		DROP TABLE old_shop.customer_facts, old_shop.bounce_facts, old_shop.message_facts CASCADE;
-		INSERT INTO old_shop.event_facts (event_id, customer_id, event_name, metric, object_type, delivery_id, campaign_id, email, occurred_at, _sdc_sequence)
-		SELECT 'e' || g, 'c' || (g % 100), 'email_' || m, m, 'email', 'd' || (g / 3), (g % 5)::text, 'c' || (g % 100) || '@example.com',
+		INSERT INTO old_shop.event_facts (event_id, customer_id, event_name, metric, object_type, delivery_id, email, occurred_at, _sdc_sequence)
+		SELECT 'e' || g, 'c' || (g % 100), 'email_' || m, m, 'email', 'd' || (g / 3), 'c' || (g % 100) || '@example.com',
 		       now() - g * interval '1 minute', g
 		FROM generate_series(1, 3000) g, LATERAL (SELECT CASE WHEN g % 3 = 0 THEN 'sent' WHEN g % 7 = 0 THEN 'bounced' ELSE 'opened' END AS m) AS x;
 		INSERT INTO old_shop.delivery_facts (delivery_id, object_type, campaign_id, sent_at, opened_at, bounced_at)
-		SELECT delivery_id, object_type, min(campaign_id), min(occurred_at) FILTER (WHERE metric = 'sent'),
+		SELECT delivery_id, object_type, (min(_sdc_sequence) % 5)::text, min(occurred_at) FILTER (WHERE metric = 'sent'),
 		       min(occurred_at) FILTER (WHERE metric = 'opened'), min(occurred_at) FILTER (WHERE metric = 'bounced')
 		FROM old_shop.event_facts GROUP BY 1, 2;
 		DROP SCHEMA dropped_shop CASCADE`)

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cioloader/cioloader/internal/facts"
 	"github.com/cioloader/cioloader/internal/ingest"
 	"github.com/cioloader/cioloader/internal/rudder"
 )
@@ -98,7 +99,7 @@ func (s *replayer) replayPage(ctx context.Context, schema, after string, size in
 			skipped++
 			return nil
 		}
-		e := &ingest.Event{ID: id, Seq: seq, Rudder: rudder.Transform(obj, rudder.Options{Namespace: schema, ReceivedAt: recv.UTC()})}
+		e := &ingest.Event{ID: id, Seq: seq, Rudder: rudder.Transform(obj, rudder.Options{Namespace: schema, ReceivedAt: recv.UTC()}), Facts: facts.Of(obj)}
 		evs = append(evs, e)
 		received[e] = recv.UTC()
 		return nil
@@ -135,12 +136,13 @@ func replayWrite(ctx context.Context, tx pgx.Tx, schema string, evs []*ingest.Ev
 	if err != nil {
 		return 0, err
 	}
-	if _, err = tx.Exec(ctx, factsFill(schema, "d.event_id > $1 AND d.event_id <= $2", "<="), after, last); err != nil {
+	q, args = factsUpsertSQL(nil, schema, evs, func(e *ingest.Event) time.Time { return received[e] }, "<=", true)
+	if _, err = tx.Exec(ctx, q, args...); err != nil {
 		return 0, err
 	}
 	// The page's deliveries, recomputed exactly from all their events.
 	page := "(f.delivery_id, f.object_type) IN (SELECT g.delivery_id, g.object_type FROM " + ident(schema, "event_facts") +
 		" AS g WHERE g.event_id > $1 AND g.event_id <= $2)"
-	_, err = tx.Exec(ctx, deliveriesMerge(schema, page, true), after, last)
+	_, err = tx.Exec(ctx, deliveriesMerge(schema, factsWithIDs(schema), page, true), after, last)
 	return tag.RowsAffected(), err
 }

@@ -114,7 +114,7 @@ func recomputeDeliveries(ctx context.Context, tx pgx.Tx, schema string, deliveri
 		ORDER BY t.delivery_id COLLATE "C", t.object_type COLLATE "C" FOR UPDATE) AS l`, t), deliveries, objectTypes); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, deliveriesMerge(schema, deliveryKeys, true), deliveries, objectTypes); err != nil {
+	if _, err := tx.Exec(ctx, deliveriesMerge(schema, factsWithIDs(schema), deliveryKeys, true), deliveries, objectTypes); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s AS t USING unnest($1::text[], $2::text[]) AS u(d, o)

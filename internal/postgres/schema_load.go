@@ -20,6 +20,7 @@ type tableState struct {
 	order   []string                  // cols' names in a stable order (SQL text stays the same → prepared once)
 	total   int                       // every column, system ones included (the cap counts them)
 	depth   int                       // level ids of a subtable
+	rawType string                    // data's _sdc_raw: "json" (SPEC 5), or "jsonb" until `cioloader upgrade` rewrites it
 	texts   sync.Map                  // statement texts rendered for this shape (see statementTexts)
 }
 
@@ -49,6 +50,9 @@ func loadTables(ctx context.Context, q querier, schema string, names []string) (
 			tables[table] = t
 		}
 		t.total++
+		if table == "data" && col == "_sdc_raw" {
+			t.rawType = typ
+		}
 		if strings.HasPrefix(col, "_sdc_level_") {
 			t.depth++
 		}

@@ -191,7 +191,7 @@ func TestUpgradeOlderViewsAndSubtables(t *testing.T) {
 		CREATE VIEW old_shapes.events AS SELECT event_id, NULL::text AS object_type, NULL::text AS metric,
 			NULL::text AS event_name, NULL::timestamptz AS occurred_at, NULL::text AS customer_id, NULL::text AS email,
 			NULL::text AS delivery_id, NULL::text AS campaign_id, NULL::text AS broadcast_id, NULL::text AS action_id,
-			NULL::text AS journey_id, _sdc_received_at AS received_at, _sdc_raw AS raw FROM old_shapes.data;
+			NULL::text AS journey_id, _sdc_received_at AS received_at, _sdc_raw::jsonb AS raw FROM old_shapes.data;
 		CREATE VIEW old_shapes.push_events AS SELECT * FROM old_shapes.events;
 		CREATE VIEW old_shapes.delivery_funnel AS SELECT delivery_id, object_type, min(campaign_id) AS campaign_id,
 			min(broadcast_id) AS broadcast_id, min(action_id) AS action_id, min(customer_id) AS customer_id,

@@ -21,42 +21,67 @@ var channelViews = []struct{ view, objectType string }{
 	{"webhook_events", "webhook"}, {"customer_events", "customer"},
 }
 
-// factColumns are event_facts' columns and how each is read from data's row d. They
-// are SQL over _sdc_raw, so every event gets the same answer whatever columns data
-// has grown, at write time, in replay and in an upgrade. A legacy body's event_type
-// ("email_opened", "in_app_clicked") splits into object_type and metric the way
-// rudder.legacyPair splits it.
+// factColumns are event_facts' columns: the ones the views filter, sort and
+// summarise by (internal/facts computes them in Go at ingest and replay), and
+// how SQL reads each from data's row d and r, its _sdc_raw as jsonb, for a
+// table filled by an upgrade. facts.Of is the same mapping in Go; a test holds
+// the two equal on Postgres. A legacy body's event_type ("email_opened",
+// "in_app_clicked") splits into object_type and metric the way rudder.legacyPair
+// splits it. The message and journey ids are not stored here: the events view
+// reads them from _sdc_raw (eventsRawColumns), and delivery_facts keeps the
+// delivery's.
 var factColumns = [][2]string{
 	{"event_id", "d.event_id"},
-	{"object_type", `coalesce(d._sdc_raw->>'object_type', substring(d._sdc_raw->>'event_type' from '^(in_app|[^_]+)_.+$'))`},
-	{"metric", `coalesce(d._sdc_raw->>'metric', substring(d._sdc_raw->>'event_type' from '^(?:in_app|[^_]+)_(.+)$'))`},
-	{"event_name", `coalesce(d._sdc_raw->>'event_type', (d._sdc_raw->>'object_type') || '_' || (d._sdc_raw->>'metric'))`},
-	{"occurred_at", `CASE WHEN jsonb_typeof(d._sdc_raw->'timestamp') = 'number'
-		AND (d._sdc_raw->>'timestamp')::numeric BETWEEN -62135596800 AND 253402300799
-		THEN to_timestamp((d._sdc_raw->>'timestamp')::double precision) END`},
-	{"customer_id", `coalesce(d._sdc_raw#>>'{data,identifiers,id}', d._sdc_raw#>>'{data,customer_id}')`},
-	{"email", `coalesce(d._sdc_raw#>>'{data,identifiers,email}', d._sdc_raw#>>'{data,email_address}',
-		CASE WHEN d._sdc_raw->>'object_type' = 'email' THEN d._sdc_raw#>>'{data,recipient}' END)`},
-	{"delivery_id", `coalesce(d._sdc_raw#>>'{data,delivery_id}', CASE WHEN d._sdc_raw ? 'event_type' THEN d._sdc_raw#>>'{data,email_id}' END)`},
-	{"campaign_id", `d._sdc_raw#>>'{data,campaign_id}'`},
-	{"broadcast_id", `d._sdc_raw#>>'{data,broadcast_id}'`},
-	{"action_id", `d._sdc_raw#>>'{data,action_id}'`},
-	{"journey_id", `d._sdc_raw#>>'{data,journey_id}'`},
+	{"object_type", `coalesce(r->>'object_type', substring(r->>'event_type' from '^(in_app|[^_]+)_.+$'))`},
+	{"metric", `coalesce(r->>'metric', substring(r->>'event_type' from '^(?:in_app|[^_]+)_(.+)$'))`},
+	{"event_name", `coalesce(r->>'event_type', (r->>'object_type') || '_' || (r->>'metric'))`},
+	{"occurred_at", `CASE WHEN jsonb_typeof(r->'timestamp') = 'number'
+		AND (r->>'timestamp')::numeric BETWEEN -62135596800 AND 253402300799
+		THEN to_timestamp((r->>'timestamp')::double precision) END`},
+	{"customer_id", `coalesce(r#>>'{data,identifiers,id}', r#>>'{data,customer_id}')`},
+	{"email", `coalesce(r#>>'{data,identifiers,email}', r#>>'{data,email_address}',
+		CASE WHEN r->>'object_type' = 'email' THEN r#>>'{data,recipient}' END)`},
+	{"delivery_id", `coalesce(r#>>'{data,delivery_id}', CASE WHEN r ? 'event_type' THEN r#>>'{data,email_id}' END)`},
 	{"received_at", `d._sdc_received_at`},
-	{"newsletter_id", `d._sdc_raw#>>'{data,newsletter_id}'`},
-	{"transactional_message_id", `d._sdc_raw#>>'{data,transactional_message_id}'`},
-	{"parent_action_id", `d._sdc_raw#>>'{data,parent_action_id}'`},
-	{"trigger_event_id", `d._sdc_raw#>>'{data,trigger_event_id}'`},
-	{"content_id", `d._sdc_raw#>>'{data,content_id}'`},
-	{"failure_message", `coalesce(d._sdc_raw#>>'{data,failure_message}',
-		CASE jsonb_typeof(d._sdc_raw#>'{data,recipients}')
-		     WHEN 'array' THEN d._sdc_raw#>>'{data,recipients,0,failure_message}'
-		     WHEN 'object' THEN d._sdc_raw#>>'{data,recipients,failure_message}' END)`},
+	{"failure_message", `coalesce(r#>>'{data,failure_message}',
+		CASE jsonb_typeof(r#>'{data,recipients}')
+		     WHEN 'array' THEN r#>>'{data,recipients,0,failure_message}'
+		     WHEN 'object' THEN r#>>'{data,recipients,failure_message}' END)`},
 	{"_sdc_sequence", "d._sdc_sequence"},
 	// Where an event came from: the import mark's source for an event imported
 	// from Customer.io's history (internal/history), NULL for a webhook event.
-	{"source", `d._sdc_raw#>>'{cioloader_import,source}'`},
+	{"source", `r#>>'{cioloader_import,source}'`},
 }
+
+// rawIDs are the events view's columns read from _sdc_raw through its join to
+// data (event_facts does not store them), as SQL over r, the raw jsonb. Each is
+// parsed only when a query reads it. deliveryIDCols but customer_id are among them.
+var rawIDs = [][2]string{
+	{"campaign_id", `#>>'{data,campaign_id}'`},
+	{"broadcast_id", `#>>'{data,broadcast_id}'`},
+	{"action_id", `#>>'{data,action_id}'`},
+	{"journey_id", `#>>'{data,journey_id}'`},
+	{"newsletter_id", `#>>'{data,newsletter_id}'`},
+	{"transactional_message_id", `#>>'{data,transactional_message_id}'`},
+	{"parent_action_id", `#>>'{data,parent_action_id}'`},
+	{"trigger_event_id", `#>>'{data,trigger_event_id}'`},
+	{"content_id", `#>>'{data,content_id}'`},
+}
+
+// rawID is the SQL of the rawIDs column name over the jsonb expression r.
+func rawID(name, r string) string {
+	for _, c := range rawIDs {
+		if c[0] == name {
+			return "(" + r + c[1] + ")"
+		}
+	}
+	panic("postgres: no raw id " + name)
+}
+
+// rawJSONB is data's _sdc_raw (alias d) as jsonb, parsed once per row for every
+// column that reads it (OFFSET 0 keeps the planner from copying the cast into each):
+// a no-op for a jsonb column, one parse for a json one.
+const rawJSONB = ` CROSS JOIN LATERAL (SELECT d._sdc_raw::jsonb AS r OFFSET 0) AS j`
 
 // factTypes are the columns' types (text unless named).
 var factTypes = map[string]string{"occurred_at": "timestamptz", "received_at": "timestamptz", "_sdc_sequence": "bigint NOT NULL"}
@@ -120,7 +145,7 @@ func factsFill(schema, where, guard string) string {
 	if where != "" {
 		where = " WHERE " + where
 	}
-	return fmt.Sprintf(`INSERT INTO %s AS t (%s) SELECT %s FROM %s AS d%s ORDER BY d.event_id COLLATE "C"
+	return fmt.Sprintf(`INSERT INTO %s AS t (%s) SELECT %s FROM %s AS d`+rawJSONB+`%s ORDER BY d.event_id COLLATE "C"
 	ON CONFLICT (event_id) DO UPDATE SET %s WHERE t._sdc_sequence %s EXCLUDED._sdc_sequence`,
 		ident(schema, "event_facts"), strings.Join(names, ", "), strings.Join(exprs, ",\n\t"), ident(schema, "data"), where,
 		strings.Join(sets, ", "), guard)
@@ -129,10 +154,16 @@ func factsFill(schema, where, guard string) string {
 // eventsSelect is the events view over event_facts. raw comes from data by a LEFT
 // JOIN on its primary key, which the planner drops when a query does not read raw.
 // Columns are only ever appended (CREATE OR REPLACE VIEW cannot reorder them).
-const eventsSelect = `SELECT f.event_id, f.object_type, f.metric, f.event_name, f.occurred_at, f.customer_id, f.email,
-       f.delivery_id, f.campaign_id, f.broadcast_id, f.action_id, f.journey_id, f.received_at,
-       d._sdc_raw AS raw,
-       f.newsletter_id, f.transactional_message_id, f.parent_action_id, f.trigger_event_id, f.content_id,
+// The ids event_facts does not store are read from raw, each parsed only when a
+// query reads it; raw stays jsonb whatever data's column is (json since SPEC 5
+// changed), so the view's columns keep their types.
+var eventsSelect = `SELECT f.event_id, f.object_type, f.metric, f.event_name, f.occurred_at, f.customer_id, f.email,
+       f.delivery_id, ` + rawID("campaign_id", "d._sdc_raw::jsonb") + ` AS campaign_id, ` + rawID("broadcast_id", "d._sdc_raw::jsonb") + ` AS broadcast_id,
+       ` + rawID("action_id", "d._sdc_raw::jsonb") + ` AS action_id, ` + rawID("journey_id", "d._sdc_raw::jsonb") + ` AS journey_id, f.received_at,
+       d._sdc_raw::jsonb AS raw,
+       ` + rawID("newsletter_id", "d._sdc_raw::jsonb") + ` AS newsletter_id, ` + rawID("transactional_message_id", "d._sdc_raw::jsonb") + ` AS transactional_message_id,
+       ` + rawID("parent_action_id", "d._sdc_raw::jsonb") + ` AS parent_action_id, ` + rawID("trigger_event_id", "d._sdc_raw::jsonb") + ` AS trigger_event_id,
+       ` + rawID("content_id", "d._sdc_raw::jsonb") + ` AS content_id,
        f.failure_message, coalesce(f.source, 'webhook') AS source
 FROM %[1]s f LEFT JOIN %[2]s d ON d.event_id = f.event_id`
 

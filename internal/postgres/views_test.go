@@ -264,7 +264,7 @@ func TestViews(t *testing.T) {
 			count(*) FILTER (WHERE received_at IS NULL) AS unreceived FROM stitch_customerio.events`)
 		require.Equal(t, []map[string]string{{"n": "21", "timed": "21", "named": "21", "unreceived": "0"}}, rows)
 		rows = query(t, conn, `SELECT count(*) AS n FROM stitch_customerio.events e
-			JOIN stitch_customerio.data d USING (event_id) WHERE e.received_at = d._sdc_received_at AND e.raw = d._sdc_raw`)
+			JOIN stitch_customerio.data d USING (event_id) WHERE e.received_at = d._sdc_received_at AND e.raw = d._sdc_raw::jsonb`)
 		require.Equal(t, "21", rows[0]["n"])
 	})
 

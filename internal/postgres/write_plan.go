@@ -59,11 +59,11 @@ func (w *schemaWrite) queue(b *pgx.Batch, now time.Time) {
 	for i, e := range w.g.events {
 		ids[i] = e.ID
 	}
-	// The analyst views' typed copy, read back from the rows just written.
-	b.Queue(w.texts.get(textKey{kind: "facts", schema: w.schema}, func() string {
-		return factsFill(w.schema, "d.event_id = ANY($1)", "<")
-	}), ids)
-	b.Queue(w.texts.get(textKey{kind: "deliveries", schema: w.schema}, func() string { return batchDeliveries(w.schema) }), ids)
+	// The analyst views' typed copy and the deliveries, from the facts computed in Go.
+	q, args = w.factsUpsert()
+	b.Queue(q, args...)
+	q, args = w.deliveriesUpsert()
+	b.Queue(q, args...)
 	for _, name := range slices.Sorted(maps.Keys(w.tables)) {
 		if name != "data" {
 			b.Queue(w.texts.get(textKey{kind: "stale", schema: w.schema, table: w.tables[name], extra: name}, func() string {
@@ -104,9 +104,12 @@ func (w *schemaWrite) dataUpsert(now time.Time) (string, []any) {
 	evs := w.g.events
 	n := len(evs)
 	id, recv, seq, raw := textColumn("event_id", n), timeColumn("_sdc_received_at", n), int8Column("_sdc_sequence", n), textColumn("_sdc_raw", n)
-	raw.conv = "::jsonb"
-	cols := []*column{id, recv, seq, raw}
 	ts := w.tables["data"]
+	raw.conv = "::json"
+	if ts.rawType == "jsonb" {
+		raw.conv = "::jsonb"
+	}
+	cols := []*column{id, recv, seq, raw}
 	byName := make(map[string]*column, len(ts.order))
 	for _, name := range ts.order {
 		c := userColumn(name, ts.cols[name], n)
