@@ -43,11 +43,18 @@ const datasetSpan = 395 * 24 * time.Hour
 
 // datasetClock spreads the deliveries' times evenly over datasetSpan ending at
 // the load's start: delivery d was sent at base + d×step seconds.
-type datasetClock struct{ base, step float64 }
+// people is how many customers the deliveries go to: one per ten events, so a
+// 10 M load has a million people, as a sender of that size has (each gets about
+// four emails over the 13 months).
+type datasetClock struct {
+	base, step float64
+	people     int
+}
 
 func newDatasetClock(start time.Time, events int64) datasetClock {
 	deliveries := max(float64(events)/2.5, 1) // deliveryEvents makes about 2.5 events each
-	return datasetClock{base: float64(start.Add(-datasetSpan).Unix()), step: datasetSpan.Seconds() / deliveries}
+	return datasetClock{base: float64(start.Add(-datasetSpan).Unix()), step: datasetSpan.Seconds() / deliveries,
+		people: int(max(events/10, 1))}
 }
 
 func (c datasetClock) at(d, i int) int64 { return int64(c.base+float64(d)*c.step) + int64(i)*600 }
@@ -75,7 +82,10 @@ func deliveryEvents(out [][]byte, runID string, clock datasetClock, d int) [][]b
 // campaign deliveries, then broadcast, newsletter and transactional ones.
 func datasetEvent(runID string, clock datasetClock, d, i int, metric string) []byte {
 	var b bytes.Buffer
-	cust := strconv.Itoa(100000 + d%50000)
+	// People are user-100 … user-<people+99>, so the README's one-customer query
+	// (user-123) finds a typical person: about ten events.
+	person := 100 + d%clock.people
+	cust := "user-" + strconv.Itoa(person)
 	fmt.Fprintf(&b, `{"event_id":"%s%08dx%d","object_type":"email","metric":"%s","timestamp":%d,"data":{`,
 		runID, d, i, metric, clock.at(d, i))
 	switch d % 20 {
@@ -89,8 +99,8 @@ func datasetEvent(runID string, clock datasetClock, d, i int, metric string) []b
 		fmt.Fprintf(&b, `"campaign_id":%d,"action_id":%d,"journey_id":"01GW2Z8H9JQ6ZPBV4PAF0RRT2S",`, 20+d%30, 100+d%30)
 	}
 	fmt.Fprintf(&b, `"customer_id":"%s","delivery_id":"RAECAAFwnUSneIa0ZXkmq8Ed%08d",`+
-		`"identifiers":{"id":"%s","email":"customer%s@example.com","cio_id":"d9c10600%s"},`+
-		`"recipient":"customer%s@example.com","subject":"Your weekly summary is ready"`, cust, d, cust, cust, cust, cust)
+		`"identifiers":{"id":"%s","email":"customer%d@example.com","cio_id":"d9c10600%d"},`+
+		`"recipient":"customer%d@example.com","subject":"Your weekly summary is ready"`, cust, d, cust, person, person, person)
 	switch metric {
 	case "clicked":
 		b.WriteString(`,"href":"https://example.com/summary?utm_source=customerio","link_id":31`)

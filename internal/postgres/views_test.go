@@ -226,13 +226,23 @@ func TestReadmeQueries(t *testing.T) {
 
 	t.Run("last_event", func(t *testing.T) {
 		rows := query(t, conn, queries["last_event"])
-		require.Equal(t, []map[string]string{
-			{"customer_id": "0200102", "last_event": "customer_cio_subscription_preferences_changed", "last_event_at": "2023-06-05 21:20:00+00", "events": "10"},
-			{"customer_id": "42", "last_event": "email_opened", "last_event_at": "2017-07-14 02:40:00+00", "events": "1"},
-			{"customer_id": "user-123", "last_event": "in_app_clicked", "last_event_at": "2023-05-02 16:25:10+00", "events": "7"},
-			{"customer_id": "user-456", "last_event": "email_unsubscribed", "last_event_at": "2020-03-26 19:20:00+00", "events": "2"},
-			{"customer_id": "user-789", "last_event": "email_failed", "last_event_at": "2020-03-26 19:21:40+00", "events": "1"},
-		}, rows)
+		require.Len(t, rows, 7, "user-123's seven events")
+		var times []string
+		for _, r := range rows {
+			require.Equal(t, "7", r["events"])
+			require.Equal(t, "in_app_clicked", r["last_event"])
+			require.Equal(t, "2023-05-02 16:25:10+00", r["last_event_at"])
+			times = append(times, r["occurred_at"])
+		}
+		require.Equal(t, "in_app_clicked", rows[0]["event_name"], "the latest event first")
+		require.Equal(t, "31", rows[0]["campaign_id"], "read from _sdc_raw through the view")
+		require.IsDecreasing(t, times)
+		// The same summary from every event (the README's second query).
+		whole := query(t, conn, `SELECT count(*) AS events,
+		       (array_agg(event_name ORDER BY occurred_at DESC NULLS LAST, received_at DESC, event_id DESC))[1] AS last_event,
+		       max(occurred_at) AS last_event_at
+		FROM stitch_customerio.events WHERE customer_id = 'user-123'`)
+		require.Equal(t, []map[string]string{{"events": "7", "last_event": "in_app_clicked", "last_event_at": "2023-05-02 16:25:10+00"}}, whole)
 	})
 }
 
