@@ -85,7 +85,7 @@ func newRoot(e env) *cobra.Command {
 		return usagef("%v (run %s --help)", err, c.CommandPath())
 	})
 	root.AddCommand(serveCmd(e), migrateCmd(e), integrationsCmd(e), urlsCmd(e), transformCmd(e),
-		replayCmd(e), importCmd(e), forgetCmd(e), activityCmd(e), dbURLCmd(e), benchCmd(e), healthcheckCmd(e))
+		replayCmd(e), upgradeCmd(e), importCmd(e), forgetCmd(e), activityCmd(e), dbURLCmd(e), benchCmd(e), healthcheckCmd(e))
 	root.AddCommand(accessCmd(e))
 	markFailures(root)
 	return root
