@@ -130,7 +130,7 @@ func TestHelp(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "never-created")
 	vars := map[string]string{"CIOLOADER_DATA_DIR": dataDir}
 	names := commandNames()
-	require.Len(t, names, 13)
+	require.Len(t, names, 14)
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
 		r := cli(t, vars, "", args...)
 		requireOK(t, r)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,7 +120,7 @@ func TestReplayAcceptance(t *testing.T) {
 	// Damage rudder_events: a tenth of it gone, some rows stale.
 	_, err = conn.Exec(ctx, "DELETE FROM "+rudder+" WHERE event_id < 'ev001000' OR event_id >= $1", fmt.Sprintf("ev%06d", total-total/10))
 	require.NoError(t, err)
-	_, err = conn.Exec(ctx, "UPDATE "+rudder+` SET event = 'stale', context = '{}', properties = NULL WHERE event_id BETWEEN 'ev005000' AND 'ev005999'`)
+	_, err = conn.Exec(ctx, "UPDATE "+strings.Replace(rudder, "rudder_events", "rudder_rows", 1)+` SET event = 'stale', context = '{}', properties = NULL WHERE event_id BETWEEN 'ev005000' AND 'ev005999'`)
 	require.NoError(t, err)
 	require.EqualValues(t, total-total/10-1000, count(t, conn, "SELECT count(*) FROM "+rudder))
 

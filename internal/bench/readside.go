@@ -52,7 +52,7 @@ func (r *ReadSide) Ratio() float64 { return float64(r.StoredBytes()) / float64(r
 
 // RawRatio is data + rudder_events over the JSON bytes received (SPEC 9).
 func (r *ReadSide) RawRatio() float64 {
-	return float64(r.Tables["data"].Total()+r.Tables["rudder_events"].Total()) / float64(r.Dataset.JSONBytes)
+	return float64(r.Tables["data"].Total()+r.Tables["rudder_rows"].Total()) / float64(r.Dataset.JSONBytes)
 }
 
 // readmeQueryRE finds README.md's example queries: a <!-- query:NAME --> marker then

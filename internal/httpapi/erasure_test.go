@@ -97,7 +97,7 @@ func TestErasureOverHTTP(t *testing.T) {
 	require.JSONEq(t, `{"accepted":7,"rejected":1}`, string(body))
 	status, body = app.Post(t, u.URL, otherEvents)
 	require.Equal(t, http.StatusOK, status, string(body))
-	require.Equal(t, map[string]int64{"data": 7, "rudder_events": 7, "event_facts": 6, "_sdc_rejected": 2, "customer_facts": 1},
+	require.Equal(t, map[string]int64{"data": 7, "rudder_rows": 7, "event_facts": 6, "_sdc_rejected": 2, "customer_facts": 1},
 		rowsNaming(t, conn, in.Schema, anna...), "Anna is in every table before (her summary row too)")
 	annaDevices := `SELECT count(*) FROM erase_shop.data__data__recipients WHERE _sdc_source_key_event_id LIKE 'a%'`
 	var n int64
@@ -124,7 +124,7 @@ func TestErasureOverHTTP(t *testing.T) {
 	require.Equal(t, int64(4), apptest.Count(t, conn, `erase_shop.data`), "Bob's and Carl's events stay")
 	require.Equal(t, int64(4), apptest.Count(t, conn, `erase_shop.rudder_events`))
 	require.Equal(t, int64(1), apptest.Count(t, conn, `erase_shop.data__data__recipients`))
-	require.Equal(t, map[string]int64{"data": 3, "rudder_events": 3, "event_facts": 3, "_sdc_rejected": 2, "customer_facts": 1},
+	require.Equal(t, map[string]int64{"data": 3, "rudder_rows": 3, "event_facts": 3, "_sdc_rejected": 2, "customer_facts": 1},
 		rowsNaming(t, conn, in.Schema, "bob@example.com", "user-B"))
 	var controlNaming int64
 	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM cioloader.erasures e, cioloader.erasure_tombstones t

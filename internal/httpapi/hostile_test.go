@@ -924,7 +924,7 @@ func TestHostileCaps(t *testing.T) {
 	}
 	tables := hostileTables(t, conn, "caps")
 	require.Equal(t, []string{"_sdc_rejected", "bounce_facts", "customer_facts", "data", "data__a1", "data__a2", "delivery_facts", "event_facts",
-		"message_facts", "rudder_events"}, tables, "two subtables")
+		"message_facts", "rudder_rows"}, tables, "two subtables")
 	require.Len(t, columns(t, conn, "caps", "data__a1"), 10, "subtables have the column cap too")
 	require.EqualValues(t, 1, apptest.Count(t, conn, "caps.data__a1"))
 	require.Equal(t, "8", hostileText(t, conn, "caps", "data", "_sdc_raw->>'c8'", "caps-1"))

@@ -29,7 +29,7 @@ var tableAutovacuum = []struct {
 }{
 	{"event_facts", insertOnlyVacuum},
 	{"delivery_facts", insertOnlyVacuum},
-	{"rudder_events", timeWindowAnalyze},
+	{rudderRows, timeWindowAnalyze},
 }
 
 // autovacuumDDL sets each table's settings when it lacks them: ALTER TABLE …

@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"github.com/cioloader/cioloader/internal/rudder"
+
 	"fmt"
 	"strings"
 
@@ -32,6 +34,7 @@ func integrationDDL(schema string) []string {
 			reason           text,
 			record           text
 		)`, s("_sdc_rejected")),
+		rudderRowsRename(schema),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
 			event_id           text NOT NULL CONSTRAINT rudder_events_pkey PRIMARY KEY,
 			message_id         uuid,
@@ -48,8 +51,9 @@ func integrationDDL(schema string) []string {
 			context            jsonb,
 			nonstring_ids      jsonb,
 			_sdc_sequence      bigint NOT NULL
-		)`, s("rudder_events")),
+		)`, s(rudderRows)),
 		rudderPayloadUpgrade(schema),
+		rudderEventsView(schema),
 	}
 	stmts = append(stmts, subtableUpgrade(schema))
 	stmts = append(stmts, factsDDL(schema)...)
@@ -95,11 +99,11 @@ END $upgrade$`, quoteLiteral(schema), strings.Join(adds, ", "))
 // needs their type back), then the stored payload column goes. It does nothing on a
 // table already in that layout.
 func rudderPayloadUpgrade(schema string) string {
-	r := ident(schema, "rudder_events")
+	r := ident(schema, rudderRows)
 	return fmt.Sprintf(`DO $upgrade$
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM information_schema.columns
-		WHERE table_schema = %[2]s AND table_name = 'rudder_events' AND column_name = 'payload') THEN
+		WHERE table_schema = %[2]s AND table_name = 'rudder_rows' AND column_name = 'payload') THEN
 		RETURN;
 	END IF;
 	ALTER TABLE %[1]s ADD COLUMN IF NOT EXISTS nonstring_ids jsonb;
@@ -110,6 +114,36 @@ BEGIN
 	   OR jsonb_typeof(payload->'anonymousId') NOT IN ('string', 'null');
 	ALTER TABLE %[1]s DROP COLUMN payload;
 END $upgrade$`, r, quoteLiteral(schema))
+}
+
+// rudderRows is the table behind the rudder_events view: every column of
+// rudder_events as stored, but context without the members every event has
+// (rudder.ContextConstantJSON), which the view adds back. The primary key keeps
+// its documented name, rudder_events_pkey.
+const rudderRows = "rudder_rows"
+
+// rudderRowsRename turns a rudder_events table (a schema made before rudder_rows)
+// into rudder_rows, so the view can take its name. A rename: nothing is rewritten.
+// Its rows keep their whole context, which the view reads the same (the constant
+// members || a whole context is that context). Views over the table follow it;
+// the integration DDL makes cioloader's own again over the view.
+func rudderRowsRename(schema string) string {
+	return fmt.Sprintf(`DO $rename$
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass(%[1]s) AND relkind = 'r') THEN
+		ALTER TABLE %[2]s RENAME TO rudder_rows;
+	END IF;
+END $rename$`, quoteLiteral(ident(schema, "rudder_events")), ident(schema, "rudder_events"))
+}
+
+// rudderEventsView is rudder_events (SPEC 6) over rudder_rows: the same columns,
+// context whole again.
+func rudderEventsView(schema string) string {
+	return fmt.Sprintf(`CREATE OR REPLACE VIEW %s AS
+SELECT r.event_id, r.message_id, r.type, r.event, r.user_id, r.anonymous_id, r.original_timestamp, r.sent_at,
+       r.received_at, r.object_type, r.metric, r.properties, %s::jsonb || r.context AS context,
+       r.nonstring_ids, r._sdc_sequence
+FROM %s AS r`, ident(schema, "rudder_events"), quoteLiteral(rudder.ContextConstantJSON), ident(schema, rudderRows))
 }
 
 // quoteLiteral quotes s as an SQL string literal.

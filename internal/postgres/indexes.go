@@ -42,7 +42,7 @@ var lateIndexes = []lateIndex{
 	// hundred bytes per million events, which works because events are mostly
 	// written in the order they happen. autosummarize has autovacuum summarise
 	// each range as it fills; a range not yet summarised is always read.
-	{name: "rudder_events_time", table: "rudder_events",
+	{name: "rudder_events_time", table: rudderRows,
 		def: "USING brin ((coalesce(original_timestamp, received_at))) WITH (autosummarize = on)"},
 }
 

@@ -97,7 +97,18 @@ func (s *registry) EnsureIntegrationObjects(ctx context.Context) error {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "ddl:"+in.Schema); err != nil {
 				return err
 			}
-			return execAll(ctx, tx, integrationDDL(in.Schema))
+			var renaming bool // rudder_events is still a table: the DDL renames it to rudder_rows
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass($1) AND relkind = 'r')`,
+				ident(in.Schema, "rudder_events")).Scan(&renaming); err != nil {
+				return err
+			}
+			if err := execAll(ctx, tx, integrationDDL(in.Schema)); err != nil {
+				return err
+			}
+			if renaming { // the warehouse views followed the table: make them again over the view
+				return remakeWarehouseViews(ctx, tx, in.Schema)
+			}
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("upgrade schema %s: %w", in.Schema, translate(err))

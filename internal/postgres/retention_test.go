@@ -81,7 +81,7 @@ func TestRetentionPrunesEveryTableAndNothingYounger(t *testing.T) {
 		require.NoError(t, err)
 	}
 	kept := []string{"opened", "odd-ts", "push", "no-ts"}
-	tables := map[string]string{"data": "event_id", "rudder_events": "event_id", "event_facts": "event_id", "data__data__recipients": "_sdc_source_key_event_id"}
+	tables := map[string]string{"data": "event_id", "rudder_rows": "event_id", "event_facts": "event_id", "data__data__recipients": "_sdc_source_key_event_id"}
 	snapshot := func(schema string) map[string]string {
 		out := map[string]string{}
 		for table, key := range tables {

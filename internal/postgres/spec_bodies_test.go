@@ -203,6 +203,9 @@ func TestUpgradeOlderViewsAndSubtables(t *testing.T) {
 		DROP VIEW old_shapes.rudder_payloads;
 		DROP TABLE old_shapes.event_facts;
 		DROP TABLE old_shapes.delivery_facts;
+		DROP VIEW old_shapes.rudder_events CASCADE;
+		ALTER TABLE old_shapes.rudder_rows RENAME TO rudder_events;
+		UPDATE old_shapes.rudder_events SET context = '{"library":{"name":"unknown","version":"unknown"},"integration":{"name":"Customer.io"}}'::jsonb || context;
 		ALTER TABLE old_shapes.rudder_events DROP COLUMN nonstring_ids, ADD COLUMN payload jsonb;
 		UPDATE old_shapes.rudder_events SET user_id = '200102', payload = '{"userId": 200102, "anonymousId": "x"}'`)
 	require.NoError(t, err)
@@ -225,6 +228,13 @@ func TestUpgradeOlderViewsAndSubtables(t *testing.T) {
 		FROM old_shapes.rudder_payloads p WHERE event_id = 'p1'`)
 	require.Equal(t, []map[string]string{{"uid": "200102", "type": "number"}}, rows, "a numeric userId keeps its type")
 	require.NotContains(t, viewColumns(t, conn, "old_shapes", "rudder_events"), "payload")
+	require.Equal(t, []map[string]string{{"kind": "v"}}, query(t, conn, `SELECT relkind::text AS kind FROM pg_class WHERE oid = 'old_shapes.rudder_events'::regclass`),
+		"the rudder_events table became rudder_rows, behind a view of that name")
+	require.Equal(t, []map[string]string{{"id": "p1", "lib": "unknown", "integ": "Customer.io"}, {"id": "p2", "lib": "unknown", "integ": "Customer.io"}},
+		query(t, conn, `SELECT event_id AS id, context #>> '{library,name}' AS lib, context #>> '{integration,name}' AS integ
+			FROM old_shapes.rudder_events ORDER BY 1`), "a whole stored context and a trimmed one read the same")
+	require.Equal(t, []map[string]string{{"n": "2"}}, query(t, conn, `SELECT count(context_library_name)::text AS n FROM old_shapes.tracks`),
+		"the warehouse views were made again over the view")
 	rows = query(t, conn, `SELECT _sdc_source_key_event_id AS id, _sdc_batched_at IS NOT NULL AS batched
 		FROM old_shapes.data__data__recipients ORDER BY 1`)
 	require.Equal(t, []map[string]string{{"id": "p1", "batched": "f"}, {"id": "p2", "batched": "t"}}, rows)

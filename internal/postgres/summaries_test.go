@@ -175,12 +175,12 @@ func TestCompactionSkipsBlockRangesWhileRudderEventsIsVacuumed(t *testing.T) {
 	now := time.Now().UTC()
 	// Past one block range (128 pages) of rudder_events: the ranges after the
 	// first are not summarised as they fill.
-	events := summaryWorkload(rand.New(rand.NewPCG(1, 2)), now, 2500)
+	events := summaryWorkload(rand.New(rand.NewPCG(1, 2)), now, 3400)
 	for i := 0; i < len(events); i += 500 {
 		writeReceived(t, b.store, b.schema, now, events[i:min(i+500, len(events))]...)
 	}
 	var pages int64
-	require.NoError(t, b.conn.QueryRow(ctx, `SELECT pg_relation_size($1::regclass) / 8192`, b.schema+".rudder_events").Scan(&pages))
+	require.NoError(t, b.conn.QueryRow(ctx, `SELECT pg_relation_size($1::regclass) / 8192`, b.schema+".rudder_rows").Scan(&pages))
 	require.Greater(t, pages, int64(256), "rudder_events must span more than two block ranges")
 	mf := pgx.Identifier{b.schema, "message_facts"}.Sanitize()
 	require.NotEqual(t, b.scalar(t, `SELECT count(*)::text FROM (SELECT DISTINCT object_type, kind, message_id FROM `+mf+`) AS k`),

@@ -198,7 +198,7 @@ func swapData(ctx context.Context, tx pgx.Tx, schema string) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "warehouse:"+schema); err != nil {
 		return err
 	}
-	rels, events, err := loadWarehouse(ctx, tx, schema)
+	rels, _, err := loadWarehouse(ctx, tx, schema)
 	if err != nil {
 		return err
 	}
@@ -213,17 +213,34 @@ func swapData(ctx context.Context, tx pgx.Tx, schema string) error {
 		`ALTER TABLE `+ident(schema, "data")+` ADD CONSTRAINT data_pkey PRIMARY KEY (event_id)`,
 		fmt.Sprintf(`CREATE INDEX %s ON %s %s`, erasureIndex, ident(schema, "data"), erasureLateIndex.def))
 	stmts = append(stmts, viewDDL(schema)...)
-	stmts = append(stmts, whInitialDDL(schema)...)
 	if err := execAll(ctx, tx, stmts); err != nil {
 		return err
+	}
+	if err := remakeWarehouseViews(ctx, tx, schema); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, columnsChannel, schema)
+	return err
+}
+
+// remakeWarehouseViews makes every warehouse view of schema again from the
+// record, tracks too when none is recorded, in tx (which holds the schema's DDL lock).
+func remakeWarehouseViews(ctx context.Context, tx pgx.Tx, schema string) error {
+	rels, events, err := loadWarehouse(ctx, tx, schema)
+	if err != nil {
+		return err
+	}
+	if rels[tracksTable] == nil {
+		if err := replaceView(ctx, tx, schema, &whRelation{name: tracksTable}, nil); err != nil {
+			return fmt.Errorf("view %s: %w", tracksTable, err)
+		}
 	}
 	for _, name := range relationNames(rels) {
 		if err := replaceView(ctx, tx, schema, rels[name], events); err != nil {
 			return fmt.Errorf("view %s: %w", name, err)
 		}
 	}
-	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, columnsChannel, schema)
-	return err
+	return nil
 }
 
 func relationNames(rels map[string]*whRelation) []string {

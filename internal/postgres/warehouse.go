@@ -272,7 +272,7 @@ func whKind(v any) byte {
 // warehouse views: an event table of one of these names is not made (no event name
 // of ours gives one; this keeps an odd one from replacing our own views).
 var whReservedRelations = map[string]bool{
-	"data": true, "_sdc_rejected": true, "rudder_events": true, "rudder_payloads": true, "events": true,
+	"data": true, "_sdc_rejected": true, "rudder_events": true, rudderRows: true, "rudder_payloads": true, "events": true,
 	"event_facts": true, "delivery_facts": true, "delivery_funnel": true, tracksTable: true,
 	"customer_events": true, "email_events": true, "push_events": true, "sms_events": true,
 	"whatsapp_events": true, "slack_events": true, "webhook_events": true, "in_app_events": true,

@@ -39,13 +39,13 @@ func rudderUpsertSQL(texts *statementTexts, schema string, evs []*ingest.Event, 
 		cols[8].set(i, received(e))
 		setOpt(cols[9], i, r.ObjectType)
 		setOpt(cols[10], i, r.Metric)
-		cols[11].set(i, r.PropertiesJSON()) // nil → NULL: no properties
-		cols[12].set(i, r.ContextJSON())
+		cols[11].set(i, r.PropertiesJSON())     // nil → NULL: no properties
+		cols[12].set(i, r.ContextVaryingJSON()) // the view adds the constant members back
 		cols[13].set(i, r.NonStringIDsJSON())
 		cols[14].set(i, e.Seq)
 	}
 	q := texts.get(textKey{kind: "rudder", schema: schema, extra: guard}, func() string {
-		q, _ := insertSQLFrom(ident(schema, "rudder_events"), cols, nil, 1, "", byKey(0))
+		q, _ := insertSQLFrom(ident(schema, rudderRows), cols, nil, 1, "", byKey(0))
 		names := make([]string, 0, len(cols)-1)
 		for _, c := range cols[1:] {
 			names = append(names, c.name)

@@ -175,12 +175,26 @@ func (c *eventContext) appendTo(b []byte) []byte {
 	b = append(b, `},"integration":{"name":`...)
 	b = appendString(b, c.Integration.Name)
 	b = append(b, '}')
+	return c.appendVarying(b, true)
+}
+
+// appendVarying appends the members after library and integration (traits, the
+// import mark) and closes the object; more says members came before them.
+func (c *eventContext) appendVarying(b []byte, more bool) []byte {
+	sep := func() {
+		if more {
+			b = append(b, ',')
+		}
+		more = true
+	}
 	if len(c.Traits) > 0 {
-		b = append(b, `,"traits":`...)
+		sep()
+		b = append(b, `"traits":`...)
 		b = c.Traits.appendTo(b)
 	}
 	if c.Import != nil {
-		b = append(b, `,"cioloader_import":{"source":`...)
+		sep()
+		b = append(b, `"cioloader_import":{"source":`...)
 		b = appendString(b, c.Import.Source)
 		b = append(b, '}')
 	}

@@ -152,6 +152,16 @@ func (e *Event) NonStringIDsJSON() []byte {
 // ContextJSON is the context object; it is never empty.
 func (e *Event) ContextJSON() []byte { return e.w.Context.appendTo(nil) }
 
+// ContextConstantJSON is the part of every event's context that Transform never
+// varies: the library and integration members.
+const ContextConstantJSON = `{"library":{"name":"unknown","version":"unknown"},"integration":{"name":"` + integrationName + `"}}`
+
+// ContextVaryingJSON is the context without ContextConstantJSON's members ({}
+// when nothing else is there): the constant part || this is ContextJSON, as jsonb.
+func (e *Event) ContextVaryingJSON() []byte {
+	return e.w.Context.appendVarying([]byte{'{'}, false)
+}
+
 // MarshalJSON is the whole event as `cioloader transform` prints it and the payload
 // column stores it: the transformer's event plus messageId and receivedAt. It does not
 // fail: every value in the event was made encodable by Transform.
