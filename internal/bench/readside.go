@@ -23,6 +23,9 @@ type ReadSide struct {
 	AfterVacuum []QueryTime                   // once autovacuum has nothing left to do
 	VacuumWait  time.Duration                 // how long autovacuum took to catch up
 	VacuumDone  bool                          // false: it had not within --autovacuum-wait
+	// FirstQueryAfter is how long after the load's last acknowledged write the
+	// first README query started (SPEC 9: within a second).
+	FirstQueryAfter time.Duration
 }
 
 // QueryTime is one README query, timed over several runs.
@@ -94,11 +97,14 @@ func runReadSide(ctx context.Context, cfg Config, srv *server, dbURL, runID stri
 	if rs.Dataset, err = LoadDataset(ctx, url, "ds"+runID, cfg.DatasetEvents, 3, progress); err != nil {
 		return nil, err
 	}
+	lastWrite := time.Now() // the load's last 200
 	m, err := postgres.OpenMeasurer(ctx, dbURL)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close(context.Background())
+	rs.FirstQueryAfter = time.Since(lastWrite)
+	fmt.Fprintf(cfg.Stdout, "first README query %s after the load's last write\n", rs.FirstQueryAfter.Round(time.Millisecond))
 	if rs.AfterLoad, err = timeQueries(ctx, cfg, m, queries, "right after the load"); err != nil {
 		return nil, err
 	}
@@ -125,9 +131,20 @@ func timeQueries(ctx context.Context, cfg Config, m *postgres.Measurer, queries 
 		}
 		fmt.Fprintf(cfg.Stdout, " %s\n", runs(QueryTime{Runs: times}))
 		out = append(out, QueryTime{Name: q[0], Runs: times})
+		if slices.Max(times) > slowQuery {
+			// Why: the plan, as the planner makes it now, and its buffers.
+			plan, err := m.Explain(ctx, q[1])
+			if err != nil {
+				return nil, fmt.Errorf("bench: query %s: %w", q[0], err)
+			}
+			fmt.Fprintf(cfg.Stdout, "  a run took over %s; its plan now:\n%s\n", slowQuery, plan)
+		}
 	}
 	return out, nil
 }
+
+// slowQuery is a README query run slow enough that the bench prints its plan.
+const slowQuery = 100 * time.Millisecond
 
 // Read-side targets of SPEC 9.
 const (
@@ -153,8 +170,10 @@ func (r *ReadSide) checks() []check {
 		out = append(out, check{"ingest: last tenth ÷ first tenth of the load", fmt.Sprintf("%.2f (%.0f ÷ %.0f events/s)", ratio, rates[9], rates[0]),
 			fmt.Sprintf("≥ %.1f", targetLastTenth), ratio >= targetLastTenth})
 	}
+	out = append(out, check{"read side: first README query after the load's last write", ms(r.FirstQueryAfter), "≤ 1 s", r.FirstQueryAfter <= time.Second})
 	for _, q := range r.AfterLoad {
-		out = append(out, check{"README query " + q.Name + " right after the load (median of 3)", ms(q.Median()), "≤ 500 ms", q.Median() <= targetQuery})
+		// SPEC 9: the first run right after the load, not the warm ones after it.
+		out = append(out, check{"README query " + q.Name + " right after the load (first run)", ms(q.Runs[0]), "≤ 500 ms", q.Runs[0] <= targetQuery})
 	}
 	for _, q := range r.AfterVacuum {
 		out = append(out, check{"README query " + q.Name + " after autovacuum (median of 3)", ms(q.Median()), "≤ 500 ms", q.Median() <= targetQuery})

@@ -40,6 +40,9 @@ func TestLateIndexesOnUpgrade(t *testing.T) {
 		SELECT 'e' || g, 'c' || (g % 100), 'email_' || m, m, 'email', 'd' || (g / 3), 'c' || (g % 100) || '@example.com',
 		       now() - g * interval '1 minute', g
 		FROM generate_series(1, 3000) g, LATERAL (SELECT CASE WHEN g % 3 = 0 THEN 'sent' WHEN g % 7 = 0 THEN 'bounced' ELSE 'opened' END AS m) AS x;
+		INSERT INTO old_shop.data (event_id, _sdc_sequence, _sdc_raw)
+		SELECT 'e' || g, g, json_build_object('data', json_build_object('identifiers', json_build_object('email', 'c' || (g % 100) || '@example.com')))
+		FROM generate_series(1, 3000) g;
 		INSERT INTO old_shop.delivery_facts (delivery_id, object_type, campaign_id, sent_at, opened_at, bounced_at)
 		SELECT delivery_id, object_type, (min(_sdc_sequence) % 5)::text, min(occurred_at) FILTER (WHERE metric = 'sent'),
 		       min(occurred_at) FILTER (WHERE metric = 'opened'), min(occurred_at) FILTER (WHERE metric = 'bounced')

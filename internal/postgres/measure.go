@@ -47,6 +47,20 @@ func (m *Measurer) TimeQuery(ctx context.Context, sql string, runs int) ([]time.
 	return out, nil
 }
 
+// Explain is EXPLAIN (ANALYZE, BUFFERS) of sql: the plan and where its time went
+// (it runs the query once more).
+func (m *Measurer) Explain(ctx context.Context, sql string) (string, error) {
+	rows, err := m.conn.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+sql)
+	if err != nil {
+		return "", fmt.Errorf("postgres: explain: %w", err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("postgres: explain: %w", err)
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
 // PostmasterPID is the process id of the server's postmaster (the parent of
 // this connection's backend), for reading its CPU time from /proc when the
 // server runs on this machine; 0 when it does not.

@@ -261,7 +261,11 @@ func narrowFacts(ctx context.Context, pool *pgxpool.Pool, schema string, wide []
 	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		// The views read these columns from _sdc_raw since this release's start made them again.
-		_, err := tx.Exec(ctx, `ALTER TABLE `+ident(schema, "event_facts")+` `+strings.Join(drops, ", "))
+		if _, err := tx.Exec(ctx, `ALTER TABLE `+ident(schema, "event_facts")+` `+strings.Join(drops, ", ")); err != nil {
+			return err
+		}
+		// email is kept for bounces only (bounce_facts reads it; the events view reads _sdc_raw).
+		_, err := tx.Exec(ctx, `UPDATE `+ident(schema, "event_facts")+` SET email = NULL WHERE email IS NOT NULL AND metric IS DISTINCT FROM 'bounced'`)
 		return err
 	})
 	if err != nil {

@@ -28,8 +28,9 @@ var channelViews = []struct{ view, objectType string }{
 // the two equal on Postgres. A legacy body's event_type ("email_opened",
 // "in_app_clicked") splits into object_type and metric the way rudder.legacyPair
 // splits it. The message and journey ids are not stored here: the events view
-// reads them from _sdc_raw (eventsRawColumns), and delivery_facts keeps the
-// delivery's.
+// reads them from _sdc_raw (rawIDs), and delivery_facts keeps the delivery's.
+// email is stored for bounced events only (bounce_facts reads it); the events
+// view reads every event's from _sdc_raw, by the same SQL.
 var factColumns = [][2]string{
 	{"event_id", "d.event_id"},
 	{"object_type", `coalesce(r->>'object_type', substring(r->>'event_type' from '^(in_app|[^_]+)_.+$'))`},
@@ -66,6 +67,16 @@ var rawIDs = [][2]string{
 	{"parent_action_id", `#>>'{data,parent_action_id}'`},
 	{"trigger_event_id", `#>>'{data,trigger_event_id}'`},
 	{"content_id", `#>>'{data,content_id}'`},
+}
+
+// factSQL is factColumns' SQL of the column name.
+func factSQL(name string) string {
+	for _, c := range factColumns {
+		if c[0] == name {
+			return c[1]
+		}
+	}
+	panic("postgres: no fact column " + name)
 }
 
 // rawID is the SQL of the rawIDs column name over the jsonb expression r.
@@ -137,6 +148,9 @@ func factsFill(schema, where, guard string) string {
 	names, exprs := make([]string, len(factColumns)), make([]string, len(factColumns))
 	for i, c := range factColumns {
 		names[i], exprs[i] = c[0], c[1]
+		if c[0] == "email" { // stored for bounces only, as the writer stores it
+			exprs[i] = "CASE WHEN " + factSQL("metric") + " = 'bounced' THEN " + c[1] + " END"
+		}
 	}
 	sets := make([]string, 0, len(names)-1)
 	for _, n := range names[1:] {
@@ -157,7 +171,8 @@ func factsFill(schema, where, guard string) string {
 // The ids event_facts does not store are read from raw, each parsed only when a
 // query reads it; raw stays jsonb whatever data's column is (json since SPEC 5
 // changed), so the view's columns keep their types.
-var eventsSelect = `SELECT f.event_id, f.object_type, f.metric, f.event_name, f.occurred_at, f.customer_id, f.email,
+var eventsSelect = `SELECT f.event_id, f.object_type, f.metric, f.event_name, f.occurred_at, f.customer_id,
+       (SELECT ` + factSQL("email") + ` FROM (SELECT d._sdc_raw::jsonb AS r OFFSET 0) AS j) AS email,
        f.delivery_id, ` + rawID("campaign_id", "d._sdc_raw::jsonb") + ` AS campaign_id, ` + rawID("broadcast_id", "d._sdc_raw::jsonb") + ` AS broadcast_id,
        ` + rawID("action_id", "d._sdc_raw::jsonb") + ` AS action_id, ` + rawID("journey_id", "d._sdc_raw::jsonb") + ` AS journey_id, f.received_at,
        d._sdc_raw::jsonb AS raw,

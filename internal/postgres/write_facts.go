@@ -38,7 +38,9 @@ func factsUpsertSQL(texts *statementTexts, schema string, evs []*ingest.Event, r
 			cols[4].set(i, f.OccurredAt)
 		}
 		setFact(cols[5], i, f.CustomerID)
-		setFact(cols[6], i, f.Email)
+		if f.Metric.Valid && f.Metric.S == "bounced" { // bounce_facts' copy; the view reads the rest from _sdc_raw
+			setFact(cols[6], i, f.Email)
+		}
 		setFact(cols[7], i, f.DeliveryID)
 		cols[8].set(i, received(e))
 		setFact(cols[9], i, f.FailureMessage)
