@@ -38,12 +38,10 @@ func integrationDDL(schema string) []string {
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
 			event_id           text NOT NULL CONSTRAINT rudder_events_pkey PRIMARY KEY,
 			message_id         uuid,
-			type               text,
 			event              text,
 			user_id            text,
 			anonymous_id       text,
 			original_timestamp timestamptz,
-			sent_at            timestamptz,
 			received_at        timestamptz,
 			object_type        text,
 			metric             text,
@@ -116,9 +114,9 @@ BEGIN
 END $upgrade$`, r, quoteLiteral(schema))
 }
 
-// rudderRows is the table behind the rudder_events view: every column of
-// rudder_events as stored, but context without the members every event has
-// (rudder.ContextConstantJSON), which the view adds back. The primary key keeps
+// rudderRows is the table behind the rudder_events view: the columns of
+// rudder_events that vary between events, context without the members every
+// event has (rudder.ContextConstantJSON); the view adds the rest back. The primary key keeps
 // its documented name, rudder_events_pkey.
 const rudderRows = "rudder_rows"
 
@@ -137,10 +135,14 @@ END $rename$`, quoteLiteral(ident(schema, "rudder_events")), ident(schema, "rudd
 }
 
 // rudderEventsView is rudder_events (SPEC 6) over rudder_rows: the same columns,
-// context whole again.
+// with what every event has added back: the context's constant members, type
+// (always "track") and sent_at (always original_timestamp, as in the
+// transformer). A table renamed from rudder_events keeps its type and sent_at
+// columns, equal to these; the writer leaves them NULL.
 func rudderEventsView(schema string) string {
 	return fmt.Sprintf(`CREATE OR REPLACE VIEW %s AS
-SELECT r.event_id, r.message_id, r.type, r.event, r.user_id, r.anonymous_id, r.original_timestamp, r.sent_at,
+SELECT r.event_id, r.message_id, 'track'::text AS type, r.event, r.user_id, r.anonymous_id, r.original_timestamp,
+       r.original_timestamp AS sent_at,
        r.received_at, r.object_type, r.metric, r.properties, %s::jsonb || r.context AS context,
        r.nonstring_ids, r._sdc_sequence
 FROM %s AS r`, ident(schema, "rudder_events"), quoteLiteral(rudder.ContextConstantJSON), ident(schema, rudderRows))

@@ -88,7 +88,7 @@ BEGIN
 			last_event       text,
 			last_event_at    timestamptz,
 			last_received_at timestamptz
-		) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.05);
+		) WITH (fillfactor = 50, autovacuum_vacuum_scale_factor = 0.05);
 		CREATE TABLE %[8]s (
 			event_id        text NOT NULL CONSTRAINT bounce_facts_pkey PRIMARY KEY,
 			occurred_at     timestamptz,

@@ -201,4 +201,10 @@ func TestCompactionSkipsBlockRangesWhileRudderEventsIsVacuumed(t *testing.T) {
 	require.NoError(t, b.store.CompactSummaries(ctx))
 	require.Equal(t, "0", b.scalar(t, `SELECT brin_summarize_new_values($1::regclass)::text`, b.schema+".rudder_events_time"),
 		"the pass left no block range to summarise")
+	// And it analyses rudder_rows, all of it new since no ANALYZE (the statistics
+	// reach pg_stat_user_tables within about a second of the writes).
+	require.Eventually(t, func() bool {
+		require.NoError(t, b.store.CompactSummaries(ctx))
+		return b.scalar(t, `SELECT (last_analyze IS NOT NULL)::text FROM pg_stat_user_tables WHERE relid = $1::regclass`, b.schema+".rudder_rows") == "true"
+	}, 10*time.Second, 200*time.Millisecond, "a pass analyses rudder_rows once 2 %% of it is new")
 }

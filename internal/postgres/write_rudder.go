@@ -19,30 +19,30 @@ func (w *schemaWrite) rudderUpsert() (string, []any) {
 func rudderUpsertSQL(texts *statementTexts, schema string, evs []*ingest.Event, received func(*ingest.Event) time.Time, guard string) (string, []any) {
 	n := len(evs)
 	cols := []*column{
-		textColumn("event_id", n), textColumn("message_id", n), textColumn("type", n), textColumn("event", n),
+		textColumn("event_id", n), textColumn("message_id", n), textColumn("event", n),
 		textColumn("user_id", n), textColumn("anonymous_id", n), timeColumn("original_timestamp", n),
-		timeColumn("sent_at", n), timeColumn("received_at", n), textColumn("object_type", n), textColumn("metric", n),
+		timeColumn("received_at", n), textColumn("object_type", n), textColumn("metric", n),
 		textColumn("properties", n), textColumn("context", n), textColumn("nonstring_ids", n), int8Column("_sdc_sequence", n),
 	}
 	cols[1].conv = "::uuid"
-	cols[11].conv, cols[12].conv, cols[13].conv = "::jsonb", "::jsonb", "::jsonb"
+	cols[9].conv, cols[10].conv, cols[11].conv = "::jsonb", "::jsonb", "::jsonb"
 	for i, e := range evs {
 		r := e.Rudder
 		cols[0].set(i, e.ID)
 		cols[1].set(i, r.MessageID())
-		cols[2].set(i, r.Type())
-		cols[3].set(i, r.Name())
-		setOpt(cols[4], i, r.UserID)
-		setOpt(cols[5], i, r.AnonymousID)
-		setOptTime(cols[6], i, r.OriginalTimestamp)
-		setOptTime(cols[7], i, r.SentAt)
-		cols[8].set(i, received(e))
-		setOpt(cols[9], i, r.ObjectType)
-		setOpt(cols[10], i, r.Metric)
-		cols[11].set(i, r.PropertiesJSON())     // nil → NULL: no properties
-		cols[12].set(i, r.ContextVaryingJSON()) // the view adds the constant members back
-		cols[13].set(i, r.NonStringIDsJSON())
-		cols[14].set(i, e.Seq)
+		cols[2].set(i, r.Name())
+		setOpt(cols[3], i, r.UserID)
+		setOpt(cols[4], i, r.AnonymousID)
+		setOptTime(cols[5], i, r.OriginalTimestamp)
+		cols[6].set(i, received(e))
+		setOpt(cols[7], i, r.ObjectType)
+		setOpt(cols[8], i, r.Metric)
+		cols[9].set(i, r.PropertiesJSON()) // nil → NULL: no properties
+		// The view adds back what every event has: the context's library and
+		// integration members, type 'track', and sent_at (= original_timestamp).
+		cols[10].set(i, r.ContextVaryingJSON())
+		cols[11].set(i, r.NonStringIDsJSON())
+		cols[12].set(i, e.Seq)
 	}
 	q := texts.get(textKey{kind: "rudder", schema: schema, extra: guard}, func() string {
 		q, _ := insertSQLFrom(ident(schema, rudderRows), cols, nil, 1, "", byKey(0))
