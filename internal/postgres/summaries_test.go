@@ -206,5 +206,5 @@ func TestCompactionSkipsBlockRangesWhileRudderEventsIsVacuumed(t *testing.T) {
 	require.Eventually(t, func() bool {
 		require.NoError(t, b.store.CompactSummaries(ctx))
 		return b.scalar(t, `SELECT (last_analyze IS NOT NULL)::text FROM pg_stat_user_tables WHERE relid = $1::regclass`, b.schema+".rudder_rows") == "true"
-	}, 10*time.Second, 200*time.Millisecond, "a pass analyses rudder_rows once 2 %% of it is new")
+	}, 10*time.Second, 200*time.Millisecond, "a pass analyses rudder_rows once 10 %% of it is new")
 }
