@@ -45,7 +45,7 @@ func listPackages(t *testing.T) map[string][]string {
 var domainPackages = map[string]bool{
 	"internal/domain": true, "internal/naming": true, "internal/stitch": true, "internal/rudder": true,
 	"internal/signature": true, "internal/token": true, "internal/webhook": true, "internal/history": true,
-	"internal/warehouse": true,
+	"internal/warehouse": true, "internal/facts": true,
 }
 
 func isStd(imp string) bool { return !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") }
