@@ -37,11 +37,11 @@ func TestOf(t *testing.T) {
 		"year 1 is a time": {`{"timestamp":-62135596800}`, func(f Facts) bool {
 			return f.Occurred && f.OccurredAt.Equal(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC))
 		}},
-		"past 9999 is not": {`{"timestamp":253402300800}`, func(f Facts) bool { return !f.Occurred }},
+		"past 9999 is not":        {`{"timestamp":253402300800}`, func(f Facts) bool { return !f.Occurred }},
 		"string timestamp is not": {`{"timestamp":"1700000000"}`, func(f Facts) bool { return !f.Occurred }},
-		"push recipients": {`{"data":{"recipients":[{"failure_message":"gone"}]}}`, func(f Facts) bool { return f.FailureMessage.S == "gone" }},
-		"legacy email_id": {`{"event_type":"email_opened","data":{"email_id":"e1"}}`, func(f Facts) bool { return f.DeliveryID.S == "e1" }},
-		"no legacy, no email_id": {`{"object_type":"email","data":{"email_id":"e1"}}`, func(f Facts) bool { return !f.DeliveryID.Valid }},
+		"push recipients":         {`{"data":{"recipients":[{"failure_message":"gone"}]}}`, func(f Facts) bool { return f.FailureMessage.S == "gone" }},
+		"legacy email_id":         {`{"event_type":"email_opened","data":{"email_id":"e1"}}`, func(f Facts) bool { return f.DeliveryID.S == "e1" }},
+		"no legacy, no email_id":  {`{"object_type":"email","data":{"email_id":"e1"}}`, func(f Facts) bool { return !f.DeliveryID.Valid }},
 	} {
 		require.True(t, tc.want(Of(decode(t, tc.body))), name)
 	}
