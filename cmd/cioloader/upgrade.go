@@ -20,14 +20,16 @@ type upgradeSummary struct {
 	FactsNarrow  bool     `json:"facts_rewritten"`
 	FactsDropped []string `json:"facts_columns_dropped"`
 	FactsSeconds float64  `json:"facts_seconds"`
+	ErasureMoved bool     `json:"erasure_index_moved"`
 }
 
 func upgradeCmd(e env) *cobra.Command {
 	var quiet bool
-	cmd := adminCommand(e, "upgrade INTEGRATION", "rewrite an older integration's tables to this release's storage (_sdc_raw json, narrow event_facts)",
+	cmd := adminCommand(e, "upgrade INTEGRATION", "rewrite an older integration's tables to this release's storage (_sdc_raw json, narrow event_facts, erasure hashes)",
 		"Rewrite INTEGRATION's tables, made by an earlier release, to this release's storage: data._sdc_raw from jsonb "+
 			"to json (the table is copied with every event's JSON compacted, then swapped in with its views), and event_facts "+
-			"without the columns it no longer stores (VACUUM FULL). Writes to data wait while it runs, so ingest answers 503 "+
+			"without the columns it no longer stores and with every event's erasure hashes, after which the erasure index on "+
+			"_sdc_raw is dropped (VACUUM FULL). Writes to data wait while it runs, so ingest answers 503 "+
 			"and Customer.io retries; analysts' reads go on until the swap. About 4 minutes at 10 M events (README, "+
 			"\"Upgrading storage\"). An integration already upgraded is left as it is.",
 		exactArgs(1),
@@ -74,7 +76,7 @@ func upgrade(ctx context.Context, c *adminCall, quiet bool) error {
 	}
 	if c.asJSON {
 		return printJSON(e.stdout, upgradeSummary{Schema: up.Schema, RawRewritten: up.RawDone, RawRows: up.RawRows,
-			RawSeconds: up.RawTook.Seconds(), FactsNarrow: up.FactsDone, FactsDropped: up.FactsFreed, FactsSeconds: up.FactsTook.Seconds()})
+			RawSeconds: up.RawTook.Seconds(), FactsNarrow: up.FactsDone, FactsDropped: up.FactsFreed, FactsSeconds: up.FactsTook.Seconds(), ErasureMoved: up.ErasureMoved})
 	}
 	fmt.Fprintln(e.stdout, describeUpgrade(up, time.Since(start)))
 	return nil
@@ -82,14 +84,17 @@ func upgrade(ctx context.Context, c *adminCall, quiet bool) error {
 
 func describeUpgrade(up postgres.StorageUpgrade, took time.Duration) string {
 	if !up.RawDone && !up.FactsDone {
-		return fmt.Sprintf("upgrade %s: nothing to do (_sdc_raw is json, event_facts is narrow)", up.Schema)
+		return fmt.Sprintf("upgrade %s: nothing to do (_sdc_raw is json, event_facts is narrow and holds the erasure hashes)", up.Schema)
 	}
 	out := fmt.Sprintf("upgraded %s in %s:", up.Schema, took.Round(time.Millisecond))
 	if up.RawDone {
 		out += fmt.Sprintf(" data._sdc_raw is json (%d rows rewritten in %s);", up.RawRows, up.RawTook.Round(time.Millisecond))
 	}
 	if up.FactsDone {
-		out += fmt.Sprintf(" event_facts rewritten without %d columns in %s;", len(up.FactsFreed), up.FactsTook.Round(time.Millisecond))
+		out += fmt.Sprintf(" event_facts rewritten (%d columns dropped) in %s;", len(up.FactsFreed), up.FactsTook.Round(time.Millisecond))
+	}
+	if up.ErasureMoved {
+		out += " erasures find people by event_facts_erasure (data_erasure_idx dropped);"
 	}
 	return out[:len(out)-1]
 }

@@ -29,7 +29,15 @@ type Facts struct {
 	ParentActionID, TriggerEventID Opt
 	ContentID, FailureMessage      Opt
 	Source                         Opt // the import mark's source; NULL for a webhook event
+	// Identifiers are the values cioloader.erasure_keys (migration 000003)
+	// reads, in its order (ErasureKinds): the person an erasure finds this
+	// event by. A value equal to an earlier one of the same kind is left out.
+	Identifiers [len(ErasureKinds)]Opt
 }
+
+// ErasureKinds are the erasure key kinds of Facts.Identifiers, in
+// cioloader.erasure_keys' order.
+var ErasureKinds = [8]string{"email", "email", "email", "email", "id", "id", "id", "cio_id"}
 
 // Opt is a nullable text value.
 type Opt struct {
@@ -90,7 +98,33 @@ func Of(body map[string]any) Facts {
 	}
 	mark, _ := body["cioloader_import"].(map[string]any)
 	f.Source = opt(mark["source"])
+	f.Identifiers = identifiers(data)
 	return f
+}
+
+// identifiers reads erasure_keys' paths from an event's data object: the
+// current identifiers, the deprecated customer_id and email_address, recipient
+// when it holds an "@", and a legacy body's variables.customer.
+func identifiers(data map[string]any) [len(ErasureKinds)]Opt {
+	at := func(keys ...string) Opt { return opt(path(data, keys)) }
+	recipient := at("recipient")
+	if !strings.Contains(recipient.S, "@") {
+		recipient = Opt{}
+	}
+	ids := [len(ErasureKinds)]Opt{
+		at("identifiers", "email"), at("email_address"), recipient, at("variables", "customer", "email"),
+		at("identifiers", "id"), at("customer_id"), at("variables", "customer", "id"),
+		at("identifiers", "cio_id"),
+	}
+	for i := range ids {
+		for j := range i {
+			if ErasureKinds[j] == ErasureKinds[i] && ids[j] == ids[i] {
+				ids[i] = Opt{}
+				break
+			}
+		}
+	}
+	return ids
 }
 
 // path is jsonb's #> from v: object members by key, array elements by an

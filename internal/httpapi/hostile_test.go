@@ -500,7 +500,10 @@ func TestHostileDeepNesting(t *testing.T) {
 // and values_unmapped_total counts what was left out.
 func TestHostileManyKeys(t *testing.T) {
 	t.Parallel()
-	app := apptest.Start(t)
+	// Each of these events adds hundreds of columns in one transaction; under
+	// -race beside the other parallel tests that can take longer than the
+	// default 3 s commit deadline, and a 503 here would say nothing about caps.
+	app := apptest.Start(t, func(c *config.Config) { c.CommitDeadline = 20 * time.Second })
 	_, u := app.Setup(t, "Many Keys")
 	conn := app.DB(t)
 	const series = `cioloader_values_unmapped_total{integration="many_keys"}`

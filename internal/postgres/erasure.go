@@ -22,10 +22,15 @@ import (
 //     data.email_address, data.recipient when it holds an "@", and in legacy
 //     bodies data.variables.customer.id/email. Exact match; emails compared
 //     lower-cased.
-//   - data rows are found through data_erasure_idx, a GIN index on that
-//     expression; rudder_events and the subtables through their keys
-//     (event_id, _sdc_source_key_event_id). _sdc_rejected has no key: see
-//     deleteRejected.
+//   - data rows are found through event_facts_erasure, a GIN index on
+//     event_facts.erasure_hashes (the hashes of those keys, written with every
+//     event: migration 000012), then matched by the expression itself, so a
+//     hash collision deletes nothing. A schema made before that still has
+//     data_erasure_idx, a GIN index on the expression, for the rows written
+//     before it (erasure_hashes NULL) until `cioloader upgrade`; while it
+//     exists it is read too. rudder_events and the subtables are found through
+//     their keys (event_id, _sdc_source_key_event_id). _sdc_rejected has no
+//     key: see deleteRejected.
 //   - Race with ingest: the tombstones are committed first; then a barrier
 //     (the exclusive form of the advisory lock every ingest transaction holds
 //     shared, see erasure_write.go) waits for the ingest transactions that may
@@ -37,11 +42,12 @@ import (
 // ErasureLockSQL is the per-schema lock that orders erasures and ingest.
 const erasureLockKey = `hashtextextended('erasure:' || $1::text, 0)`
 
-// erasureIndex is the name of every data table's erasure index.
-const erasureIndex = "data_erasure_idx"
+// oldErasureIndex is the erasure index of a data table made before
+// event_facts_erasure: a GIN index on cioloader.erasure_keys(_sdc_raw::jsonb).
+const oldErasureIndex = "data_erasure_idx"
 
-// erasureLateIndex is the erasure index of every data table (see lateIndex).
-var erasureLateIndex = lateIndex{name: erasureIndex, table: "data", def: "USING gin (cioloader.erasure_keys(_sdc_raw::jsonb))"}
+// erasureLateIndex is the erasure index of every event_facts (see lateIndex).
+var erasureLateIndex = lateIndex{name: "event_facts_erasure", table: "event_facts", def: "USING gin (erasure_hashes)"}
 
 // eraser deletes a person's events on request and keeps the audit trail.
 type eraser struct {
@@ -134,10 +140,7 @@ func recordErasure(ctx context.Context, tx pgx.Tx, in domain.Integration, kinds,
 // first, the order ingest locks them in, so a concurrent re-delivery of the
 // same events waits rather than deadlocks.
 func deletePerson(ctx context.Context, tx pgx.Tx, schema string, keys []string, ids []domain.PersonIdentifier) (map[string]int64, error) {
-	var eventIDs []string
-	err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(array_agg(event_id), '{}') FROM (
-		SELECT event_id FROM %s WHERE cioloader.erasure_keys(_sdc_raw::jsonb) && $1::text[] ORDER BY event_id FOR UPDATE) AS l`,
-		ident(schema, "data")), keys).Scan(&eventIDs)
+	eventIDs, err := personEvents(ctx, tx, schema, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +169,25 @@ func deletePerson(ctx context.Context, tx pgx.Tx, schema string, keys []string, 
 		}
 	}
 	return out, deleteRejected(ctx, tx, schema, keys, ids, del)
+}
+
+// personEvents locks and returns the data rows whose erasure keys meet keys:
+// the candidates event_facts_erasure finds by hash (and data_erasure_idx, while
+// an older schema has it), matched exactly by cioloader.erasure_keys.
+func personEvents(ctx context.Context, tx pgx.Tx, schema string, keys []string) ([]string, error) {
+	var hasOld bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, ident(schema, oldErasureIndex)).Scan(&hasOld); err != nil {
+		return nil, err
+	}
+	candidates := fmt.Sprintf(`SELECT event_id FROM %s WHERE erasure_hashes && cioloader.erasure_key_hashes($1::text[])`, ident(schema, "event_facts"))
+	if hasOld {
+		candidates += fmt.Sprintf(` UNION SELECT event_id FROM %s WHERE cioloader.erasure_keys(_sdc_raw::jsonb) && $1::text[]`, ident(schema, "data"))
+	}
+	var ids []string
+	err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(array_agg(event_id), '{}') FROM (
+		SELECT d.event_id FROM %s AS d WHERE d.event_id IN (%s) AND cioloader.erasure_keys(d._sdc_raw::jsonb) && $1::text[]
+		ORDER BY d.event_id FOR UPDATE OF d) AS l`, ident(schema, "data"), candidates), keys).Scan(&ids)
+	return ids, err
 }
 
 // deleteRejected deletes the _sdc_rejected rows that name the person. Their

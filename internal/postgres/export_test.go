@@ -34,3 +34,7 @@ func FactsSQL() [][2]string {
 	}
 	return out
 }
+
+// ErasureHashesSQL is the writer's erasure_hashes expression over the
+// identifier values u.c0 … u.c7 (facts.Facts.Identifiers' order).
+func ErasureHashesSQL() string { return erasureHashesOf(0) }

@@ -35,6 +35,9 @@ var factsEdgeBodies = []string{
 	`{"event_id":"j","object_type":{"k":"v"},"metric":["m"],"timestamp":true,"cioloader_import":[1],"data":{"identifiers":{"email":"e@x.io","id":null},"customer_id":"fallback"}}`,
 	`{"event_id":"k","object_type":"email","metric":"clicked","timestamp":1699999999.9999995,"data":{"identifiers":[],"email_address":"ea@x.io"}}`,
 	`{"event_id":"l","event_type":"customer_unsubscribed","timestamp":0,"data":{"customer_id":"x\ny","email_address":"ü@x.io"}}`,
+	// erasure keys: every path, repeats (the same id twice, an email in two cases), numbers, a recipient without "@"
+	`{"event_id":"m","event_type":"email_sent","data":{"customer_id":7,"email_address":"A@X.io","recipient":"a@x.io","variables":{"customer":{"id":"7","email":"B@x.io"}},"identifiers":{"cio_id":12,"id":7.0}}}`,
+	`{"event_id":"n","object_type":"sms","metric":"sent","data":{"recipient":"+1555","identifiers":{"email":"É@x.io","id":"7","cio_id":"c"},"customer_id":"7","variables":{"customer":["x"]}}}`,
 }
 
 // TestFactsMatchSQL holds facts.Of (Go, at ingest and replay) equal to the SQL
@@ -64,7 +67,7 @@ func TestFactsMatchSQL(t *testing.T) {
 	cols := postgres.FactsSQL()
 	exprs := make([]string, 0, len(cols))
 	for _, c := range cols {
-		if c[0] == "event_id" || c[0] == "received_at" || c[0] == "_sdc_sequence" {
+		if c[0] == "event_id" || c[0] == "received_at" || c[0] == "_sdc_sequence" || c[0] == "erasure_hashes" {
 			continue
 		}
 		e := c[1]
@@ -92,7 +95,23 @@ func TestFactsMatchSQL(t *testing.T) {
 				want[k] = nil
 			}
 		}
-		require.Equal(t, want, goFacts(facts.Of(obj)), "body %s", body)
+		got := facts.Of(obj)
+		require.Equal(t, want, goFacts(got), "body %s", body)
+
+		// erasure_hashes: the writer's, from Go's identifiers, against the
+		// hashes of cioloader.erasure_keys over the body, as sets.
+		var wantHashes, gotHashes []int32
+		require.NoError(t, conn.QueryRow(ctx, `SELECT cioloader.erasure_key_hashes(cioloader.erasure_keys($1::json::jsonb))`, body).Scan(&wantHashes), body)
+		args := make([]any, len(got.Identifiers))
+		for i, o := range got.Identifiers {
+			if o.Valid {
+				args[i] = o.S
+			}
+		}
+		require.NoError(t, conn.QueryRow(ctx, `SELECT ARRAY(SELECT DISTINCT h FROM unnest(`+postgres.ErasureHashesSQL()+`) AS h ORDER BY 1)
+			FROM (SELECT $1::text AS c0, $2::text AS c1, $3::text AS c2, $4::text AS c3, $5::text AS c4, $6::text AS c5, $7::text AS c6, $8::text AS c7) AS u`,
+			args...).Scan(&gotHashes), body)
+		require.Equal(t, wantHashes, gotHashes, "erasure hashes of body %s", body)
 	}
 }
 

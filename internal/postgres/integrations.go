@@ -87,13 +87,25 @@ func (s *registry) EnsureIntegrationObjects(ctx context.Context) error {
 		return err
 	}
 	for _, in := range list {
-		// Before the transaction below, whose DDL then finds the indexes and takes no lock.
+		// The columns a late index is on (event_facts.erasure_hashes), then the
+		// indexes, before the transaction below, whose DDL then finds them and
+		// takes no lock.
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "ddl:"+in.Schema); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, factsUpgrade(in.Schema))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("upgrade event_facts of %s: %w", in.Schema, translate(err))
+		}
 		for _, ix := range lateIndexes {
 			if err := ix.ensure(ctx, s.pool, s.log, in.Schema); err != nil {
 				return fmt.Errorf("index %s of %s: %w", ix.name, in.Schema, translate(err))
 			}
 		}
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "ddl:"+in.Schema); err != nil {
 				return err
 			}

@@ -21,9 +21,12 @@ type StorageUpgrade struct {
 	RawRows    int64
 	RawTook    time.Duration
 	RawDone    bool // _sdc_raw was jsonb and is json now
-	FactsDone  bool // event_facts had columns this release no longer stores, and was rewritten without them
+	FactsDone  bool // event_facts was rewritten: without the columns this release no longer stores, with every row's erasure hashes
 	FactsTook  time.Duration
 	FactsFreed []string // the columns event_facts lost
+	// ErasureMoved: data_erasure_idx is dropped, every event_facts row having
+	// its erasure hashes (event_facts_erasure finds a person's events).
+	ErasureMoved bool
 }
 
 // droppedFactColumns are the columns event_facts had before it was narrowed to
@@ -34,22 +37,33 @@ var droppedFactColumns = []string{"campaign_id", "broadcast_id", "action_id", "j
 // UpgradeStorage brings a schema made by an earlier release to this release's
 // storage (SPEC 5, issue 26), explicitly, never at start:
 //
+//   - event_facts first: the columns it no longer stores dropped, email kept
+//     for bounces only, the erasure hashes computed for the rows written before
+//     them, data_erasure_idx dropped at the end (until then it finds those
+//     rows' person), then the table rewritten (VACUUM FULL), which holds it
+//     for the rewrite. A re-delivery of an event written before waits for
+//     the update (its row is locked); new events do not.
 //   - data's _sdc_raw from jsonb to json: the table is copied, every raw value
 //     compacted (jsonb's text with its spaces would be larger than the jsonb),
-//     then swapped in, with its primary key, erasure index and the views that
-//     read it, in one transaction. Writes to data wait for it (SHARE ROW
-//     EXCLUSIVE from the start): ingest answers 503 meanwhile and Customer.io
-//     retries; reads go on until the swap.
-//   - event_facts without the columns it no longer stores: dropped, then the
-//     table rewritten (VACUUM FULL), which holds it for the rewrite.
+//     then swapped in, with its primary key and the views that read it, in one
+//     transaction. Writes to data wait for it (SHARE ROW EXCLUSIVE from the
+//     start): ingest answers 503 meanwhile and Customer.io retries; reads go on
+//     until the swap.
 //
 // progress gets the data rows copied as they go. A schema already upgraded is
 // left as it is.
 func (s *registry) UpgradeStorage(ctx context.Context, schema string, progress func(n int64)) (StorageUpgrade, error) {
 	up := StorageUpgrade{Schema: schema}
-	rawType, wide, err := storageShape(ctx, s.pool, schema)
+	rawType, wide, oldErasure, err := storageShape(ctx, s.pool, schema)
 	if err != nil {
 		return up, fmt.Errorf("upgrade %s: %w", schema, translate(err))
+	}
+	if len(wide) > 0 || oldErasure {
+		start := time.Now()
+		if err := rewriteFacts(ctx, s.pool, schema, wide); err != nil {
+			return up, fmt.Errorf("upgrade %s: event_facts: %w", schema, translate(err))
+		}
+		up.FactsDone, up.FactsTook, up.FactsFreed, up.ErasureMoved = true, time.Since(start), wide, oldErasure
 	}
 	if rawType == "jsonb" {
 		start := time.Now()
@@ -58,35 +72,29 @@ func (s *registry) UpgradeStorage(ctx context.Context, schema string, progress f
 		}
 		up.RawDone, up.RawTook = true, time.Since(start)
 	}
-	if len(wide) > 0 {
-		start := time.Now()
-		if err := narrowFacts(ctx, s.pool, schema, wide); err != nil {
-			return up, fmt.Errorf("upgrade %s: event_facts: %w", schema, translate(err))
-		}
-		up.FactsDone, up.FactsTook, up.FactsFreed = true, time.Since(start), wide
-	}
 	return up, nil
 }
 
-// storageShape is data._sdc_raw's type and the dropped columns event_facts still has.
-func storageShape(ctx context.Context, pool *pgxpool.Pool, schema string) (rawType string, wide []string, err error) {
-	err = pool.QueryRow(ctx, `SELECT coalesce(format_type(a.atttypid, a.atttypmod), '')
+// storageShape is data._sdc_raw's type, the dropped columns event_facts still
+// has, and whether data still has data_erasure_idx.
+func storageShape(ctx context.Context, pool *pgxpool.Pool, schema string) (rawType string, wide []string, oldErasure bool, err error) {
+	err = pool.QueryRow(ctx, `SELECT coalesce(format_type(a.atttypid, a.atttypmod), ''), to_regclass($2) IS NOT NULL
 		FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = '_sdc_raw' AND NOT a.attisdropped`,
-		ident(schema, "data")).Scan(&rawType)
+		ident(schema, "data"), ident(schema, oldErasureIndex)).Scan(&rawType, &oldErasure)
 	if err == pgx.ErrNoRows {
-		return "", nil, fmt.Errorf("no table %s.data", schema)
+		return "", nil, false, fmt.Errorf("no table %s.data", schema)
 	}
 	if err != nil {
-		return "", nil, err
+		return "", nil, false, err
 	}
 	rows, err := pool.Query(ctx, `SELECT a.attname::text FROM pg_attribute a
 		WHERE a.attrelid = to_regclass($1) AND a.attname = ANY($2) AND NOT a.attisdropped ORDER BY a.attnum`,
 		ident(schema, "event_facts"), droppedFactColumns)
 	if err != nil {
-		return "", nil, err
+		return "", nil, false, err
 	}
 	wide, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	return rawType, wide, err
+	return rawType, wide, oldErasure, err
 }
 
 // rawToJSON copies data into a new table with _sdc_raw as compact json text and
@@ -210,8 +218,7 @@ func swapData(ctx context.Context, tx pgx.Tx, schema string) error {
 	stmts = append(stmts,
 		`DROP TABLE `+ident(schema, "data"),
 		`ALTER TABLE `+ident(schema, "data_json_upgrade")+` RENAME TO data`,
-		`ALTER TABLE `+ident(schema, "data")+` ADD CONSTRAINT data_pkey PRIMARY KEY (event_id)`,
-		fmt.Sprintf(`CREATE INDEX %s ON %s %s`, erasureIndex, ident(schema, "data"), erasureLateIndex.def))
+		`ALTER TABLE `+ident(schema, "data")+` ADD CONSTRAINT data_pkey PRIMARY KEY (event_id)`)
 	stmts = append(stmts, viewDDL(schema)...)
 	if err := execAll(ctx, tx, stmts); err != nil {
 		return err
@@ -252,25 +259,38 @@ func relationNames(rels map[string]*whRelation) []string {
 	return names
 }
 
-// narrowFacts drops event_facts' columns this release does not store and
-// rewrites the table, so their bytes are freed.
-func narrowFacts(ctx context.Context, pool *pgxpool.Pool, schema string, wide []string) error {
-	drops := make([]string, len(wide))
-	for i, c := range wide {
-		drops[i] = "DROP COLUMN " + ident(c)
-	}
+// rewriteFacts brings event_facts to this release's columns: it drops the
+// columns it no longer stores (wide), keeps email for bounces only, computes
+// the erasure hashes of the rows written before them (by the SQL the writer's
+// Go mirrors), drops data_erasure_idx in the same transaction, and rewrites the
+// table so the freed bytes go back.
+func rewriteFacts(ctx context.Context, pool *pgxpool.Pool, schema string, wide []string) error {
+	f := ident(schema, "event_facts")
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		// The views read these columns from _sdc_raw since this release's start made them again.
-		if _, err := tx.Exec(ctx, `ALTER TABLE `+ident(schema, "event_facts")+` `+strings.Join(drops, ", ")); err != nil {
+		if len(wide) > 0 { // the views read these columns from _sdc_raw since this release's start made them again
+			drops := make([]string, len(wide))
+			for i, c := range wide {
+				drops[i] = "DROP COLUMN " + ident(c)
+			}
+			if _, err := tx.Exec(ctx, `ALTER TABLE `+f+` `+strings.Join(drops, ", ")); err != nil {
+				return err
+			}
+		}
+		// email: bounce_facts reads it; the events view reads every event's from _sdc_raw.
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s AS f
+			SET email = CASE WHEN f.metric = 'bounced' THEN f.email END,
+			    erasure_hashes = coalesce(f.erasure_hashes, cioloader.erasure_key_hashes(cioloader.erasure_keys(d._sdc_raw::jsonb)))
+			FROM %s AS d
+			WHERE d.event_id = f.event_id AND (f.erasure_hashes IS NULL OR (f.email IS NOT NULL AND f.metric IS DISTINCT FROM 'bounced'))`,
+			f, ident(schema, "data"))); err != nil {
 			return err
 		}
-		// email is kept for bounces only (bounce_facts reads it; the events view reads _sdc_raw).
-		_, err := tx.Exec(ctx, `UPDATE `+ident(schema, "event_facts")+` SET email = NULL WHERE email IS NOT NULL AND metric IS DISTINCT FROM 'bounced'`)
+		_, err := tx.Exec(ctx, `DROP INDEX IF EXISTS `+ident(schema, oldErasureIndex))
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	_, err = pool.Exec(ctx, `VACUUM (FULL, ANALYZE) `+ident(schema, "event_facts"))
+	_, err = pool.Exec(ctx, `VACUUM (FULL, ANALYZE) `+f)
 	return err
 }

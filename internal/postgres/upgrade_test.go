@@ -16,14 +16,15 @@ import (
 
 // makeOldStorage turns b's schema back into what the release before issue 26
 // made: _sdc_raw jsonb (with its erasure index on the jsonb) and an event_facts
-// that also stored the message and journey ids.
+// that also stored the message and journey ids and no erasure hashes (this
+// release's start adds the column, NULL on every row written before).
 func (b *writeBundle) makeOldStorage(t *testing.T) {
 	t.Helper()
 	s := b.table
 	views := b.scalar(t, `SELECT string_agg(format('%I.%I', schemaname, viewname), ', ') FROM pg_views
 		WHERE schemaname = $1 AND definition LIKE '%data%'`, b.schema)
 	_, err := b.conn.Exec(context.Background(), fmt.Sprintf(`DROP VIEW %[1]s CASCADE;
-		DROP INDEX %[2]s.data_erasure_idx;
+		ALTER TABLE %[4]s DROP COLUMN erasure_hashes;
 		ALTER TABLE %[3]s ALTER COLUMN _sdc_raw TYPE jsonb USING _sdc_raw::jsonb;
 		CREATE INDEX data_erasure_idx ON %[3]s USING gin (cioloader.erasure_keys(_sdc_raw));
 		ALTER TABLE %[4]s ADD COLUMN campaign_id text, ADD COLUMN broadcast_id text, ADD COLUMN action_id text,
@@ -59,9 +60,19 @@ func TestUpgradeStorage(t *testing.T) {
 	b.makeOldStorage(t)
 	require.Equal(t, "jsonb", b.scalar(t, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = '_sdc_raw'`, b.table("data")))
 
-	// The old storage takes this release's writes.
+	// The old storage takes this release's writes, and an erasure finds a
+	// person's events written before (no hashes: data_erasure_idx) and after.
 	write(bodies[half:], 1000)
 	b.requireSummariesMatch(t, "writes on the old storage")
+	require.NotEqual(t, "0", b.scalar(t, `SELECT count(*)::text FROM `+b.table("event_facts")+` WHERE erasure_hashes IS NULL`))
+	in, err := b.store.FindIntegration(ctx, b.schema)
+	require.NoError(t, err)
+	early := b.scalar(t, `SELECT f.customer_id FROM `+b.table("event_facts")+` AS f WHERE f.erasure_hashes IS NULL AND f.customer_id IS NOT NULL
+		AND EXISTS (SELECT 1 FROM `+b.table("event_facts")+` AS g WHERE g.customer_id = f.customer_id AND g.erasure_hashes IS NOT NULL) LIMIT 1`)
+	_, err = b.store.Erase(ctx, in, []domain.PersonIdentifier{{Kind: domain.KindID, Value: early}}, "cli", time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, "0", b.scalar(t, `SELECT count(*)::text FROM `+b.table("events")+` WHERE customer_id = $1`, early), "rows from before and after the hashes")
+	b.requireSummariesMatch(t, "an erasure on the old storage")
 	before := b.scalar(t, `SELECT md5(string_agg(e::text, E'\n' ORDER BY event_id)) FROM `+b.table("events")+` AS e`)
 	raws := b.scalar(t, `SELECT md5(string_agg(_sdc_raw::jsonb::text, E'\n' ORDER BY event_id)) FROM `+b.table("data"))
 
@@ -70,8 +81,10 @@ func TestUpgradeStorage(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, up.RawDone)
 	require.True(t, up.FactsDone)
-	require.EqualValues(t, len(bodies), up.RawRows)
-	require.EqualValues(t, len(bodies), done, "progress counts every row")
+	require.True(t, up.ErasureMoved)
+	rows := b.scalar(t, `SELECT count(*)::text FROM `+b.table("data"))
+	require.Equal(t, rows, fmt.Sprint(up.RawRows))
+	require.Equal(t, rows, fmt.Sprint(done), "progress counts every row")
 	require.Len(t, up.FactsFreed, 9)
 
 	require.Equal(t, "json", b.scalar(t, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = '_sdc_raw'`, b.table("data")))
@@ -80,9 +93,18 @@ func TestUpgradeStorage(t *testing.T) {
 	require.Equal(t, before, b.scalar(t, `SELECT md5(string_agg(e::text, E'\n' ORDER BY event_id)) FROM `+b.table("events")+` AS e`), "the events view reads the same")
 	require.Equal(t, "0", b.scalar(t, `SELECT count(*)::text FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'campaign_id' AND NOT attisdropped`, b.table("event_facts")))
 	b.requireSummariesMatch(t, "the upgrade")
+	require.Equal(t, "0", b.scalar(t, `SELECT count(*)::text FROM `+b.table("event_facts")+` WHERE erasure_hashes IS NULL`), "every row has its hashes")
+	require.Equal(t, "0", b.scalar(t, `SELECT count(*)::text FROM `+b.table("event_facts")+` AS f JOIN `+b.table("data")+` AS d USING (event_id)
+		CROSS JOIN LATERAL (SELECT cioloader.erasure_key_hashes(cioloader.erasure_keys(d._sdc_raw::jsonb)) AS h) AS k
+		WHERE NOT (f.erasure_hashes @> k.h AND f.erasure_hashes <@ k.h)`), "the hashes of the keys")
+	require.Equal(t, "", b.scalar(t, `SELECT coalesce(to_regclass($1)::text, '')`, b.schema+".data_erasure_idx"), "the index on _sdc_raw is gone")
 	var plan string
-	require.NoError(t, b.conn.QueryRow(ctx, `EXPLAIN (COSTS OFF) SELECT event_id FROM `+b.table("data")+` WHERE cioloader.erasure_keys(_sdc_raw::jsonb) && '{id:x}'::text[]`).Scan(&plan))
-	require.Contains(t, plan, "Bitmap Heap Scan", "the erasure index is used")
+	_, err = b.conn.Exec(ctx, `SET enable_seqscan = off`) // a table this small is read whole otherwise
+	require.NoError(t, err)
+	require.NoError(t, b.conn.QueryRow(ctx, `EXPLAIN (COSTS OFF) SELECT event_id FROM `+b.table("event_facts")+` WHERE erasure_hashes && cioloader.erasure_key_hashes('{id:x}')`).Scan(&plan))
+	require.Contains(t, plan, "Bitmap Heap Scan on event_facts", "event_facts_erasure (its one index on erasure_hashes) is usable")
+	_, err = b.conn.Exec(ctx, `RESET enable_seqscan`)
+	require.NoError(t, err)
 	require.NotEqual(t, "0", b.scalar(t, `SELECT count(*)::text FROM `+b.table("tracks")), "the warehouse views are back")
 
 	// Ingest (a new shape of the writer's statements), erasure and a second run.
@@ -90,8 +112,6 @@ func TestUpgradeStorage(t *testing.T) {
 	write(more, 5000)
 	b.requireSummariesMatch(t, "writes after the upgrade")
 	person := b.scalar(t, `SELECT customer_id FROM `+b.table("events")+` WHERE customer_id IS NOT NULL LIMIT 1`)
-	in, err := b.store.FindIntegration(ctx, b.schema)
-	require.NoError(t, err)
 	_, err = b.store.Erase(ctx, in, []domain.PersonIdentifier{{Kind: domain.KindID, Value: person}}, "cli", time.Hour)
 	require.NoError(t, err)
 	require.Equal(t, "0", b.scalar(t, `SELECT count(*)::text FROM `+b.table("events")+` WHERE customer_id = $1`, person))

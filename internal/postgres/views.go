@@ -52,6 +52,10 @@ var factColumns = [][2]string{
 	// Where an event came from: the import mark's source for an event imported
 	// from Customer.io's history (internal/history), NULL for a webhook event.
 	{"source", `r#>>'{cioloader_import,source}'`},
+	// The hashes of the event's erasure keys, which event_facts_erasure finds a
+	// person's events by (migration 000012); the writer computes them from the
+	// identifiers Go read (erasureHashesOf).
+	{"erasure_hashes", `cioloader.erasure_key_hashes(cioloader.erasure_keys(r))`},
 }
 
 // rawIDs are the events view's columns read from _sdc_raw through its join to
@@ -95,7 +99,7 @@ func rawID(name, r string) string {
 const rawJSONB = ` CROSS JOIN LATERAL (SELECT d._sdc_raw::jsonb AS r OFFSET 0) AS j`
 
 // factTypes are the columns' types (text unless named).
-var factTypes = map[string]string{"occurred_at": "timestamptz", "received_at": "timestamptz", "_sdc_sequence": "bigint NOT NULL"}
+var factTypes = map[string]string{"occurred_at": "timestamptz", "received_at": "timestamptz", "_sdc_sequence": "bigint NOT NULL", "erasure_hashes": "int4[]"}
 
 // factsDDL creates event_facts, the narrow typed copy of data the analyst views read
 // (a view that parsed _sdc_raw on every query took seconds over a million events).
@@ -127,15 +131,21 @@ END $facts$`, f, strings.Join(cols, ",\n\t\t"), quoteLiteral(f), factsFill(schem
 	}
 }
 
-// factsUpgrade adds the source column (a release added it) to an event_facts made
-// before it; webhook events' NULL is its right value, so nothing is rewritten. It
-// alters only a table that lacks it, so a start with nothing to upgrade takes no lock.
+// factsUpgrade adds the columns later releases added to an event_facts made
+// before them, without a rewrite: source (webhook events' NULL is its right
+// value) and erasure_hashes (NULL on the rows written before it, whose person
+// data_erasure_idx still finds until `cioloader upgrade` computes them). It
+// alters only a table that lacks one, so a start with nothing to upgrade takes no lock.
 func factsUpgrade(schema string) string {
 	return fmt.Sprintf(`DO $upgrade$
 BEGIN
 	IF to_regclass(%[2]s) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM information_schema.columns
 		WHERE table_schema = %[3]s AND table_name = 'event_facts' AND column_name = 'source') THEN
 		ALTER TABLE %[1]s ADD COLUMN source text;
+	END IF;
+	IF to_regclass(%[2]s) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM information_schema.columns
+		WHERE table_schema = %[3]s AND table_name = 'event_facts' AND column_name = 'erasure_hashes') THEN
+		ALTER TABLE %[1]s ADD COLUMN erasure_hashes int4[];
 	END IF;
 END $upgrade$`, ident(schema, "event_facts"), quoteLiteral(ident(schema, "event_facts")), quoteLiteral(schema))
 }

@@ -28,6 +28,12 @@ func factsUpsertSQL(texts *statementTexts, schema string, evs []*ingest.Event, r
 		timeColumn("occurred_at", n), textColumn("customer_id", n), textColumn("email", n), textColumn("delivery_id", n),
 		timeColumn("received_at", n), textColumn("failure_message", n), int8Column("_sdc_sequence", n), textColumn("source", n),
 	}
+	firstID := len(cols)
+	for range facts.ErasureKinds {
+		c := textColumn("", n)
+		c.hidden = true
+		cols = append(cols, c)
+	}
 	for i, e := range evs {
 		f := &e.Facts
 		cols[0].set(i, e.ID)
@@ -46,21 +52,36 @@ func factsUpsertSQL(texts *statementTexts, schema string, evs []*ingest.Event, r
 		setFact(cols[9], i, f.FailureMessage)
 		cols[10].set(i, e.Seq)
 		setFact(cols[11], i, f.Source)
+		for j, o := range f.Identifiers {
+			setFact(cols[firstID+j], i, o)
+		}
 	}
 	q := texts.get(textKey{kind: "facts", schema: schema, extra: fmt.Sprint(guard, stored)}, func() string {
 		from := ""
 		if stored {
 			from = fmt.Sprintf(" JOIN %s AS d ON d.event_id = u.c0 AND d._sdc_sequence = u.c10", ident(schema, "data"))
 		}
-		q, _ := insertSQLFrom(ident(schema, "event_facts"), cols, nil, 1, from, byKey(0))
-		names := make([]string, 0, len(cols)-1)
-		for _, c := range cols[1:] {
+		q, _ := insertSQLFrom(ident(schema, "event_facts"), cols, [][2]string{{"erasure_hashes", erasureHashesOf(firstID)}}, 1, from, byKey(0))
+		names := []string{"erasure_hashes"}
+		for _, c := range cols[1:firstID] {
 			names = append(names, c.name)
 		}
 		return q + " ON CONFLICT (event_id) DO UPDATE SET " + setAll(names) +
 			" WHERE t._sdc_sequence " + guard + " EXCLUDED._sdc_sequence"
 	})
 	return q, insertArgs(cols)
+}
+
+// erasureHashesOf is event_facts.erasure_hashes from the identifier values in
+// u.c<first>…, in facts.ErasureKinds' order: each one's erasure key (one
+// normalisation, cioloader.erasure_key) hashed as cioloader.erasure_key_hashes
+// hashes it. No JSON is parsed; Go left out the repeated values.
+func erasureHashesOf(first int) string {
+	hashes := make([]string, len(facts.ErasureKinds))
+	for i, kind := range facts.ErasureKinds {
+		hashes[i] = fmt.Sprintf("hashtext(cioloader.erasure_key('%s', u.c%d))", kind, first+i)
+	}
+	return "array_remove(ARRAY[" + strings.Join(hashes, ", ") + "], NULL)"
 }
 
 func setFact(c *column, i int, o facts.Opt) {
