@@ -30,7 +30,7 @@ func upgradeCmd(e env) *cobra.Command {
 			"to json (the table is copied with every event's JSON compacted, then swapped in with its views), and event_facts "+
 			"without the columns it no longer stores and with every event's erasure hashes, after which the erasure index on "+
 			"_sdc_raw is dropped (VACUUM FULL). Writes to data wait while it runs, so ingest answers 503 "+
-			"and Customer.io retries; analysts' reads go on until the swap. About 4 minutes at 10 M events (README, "+
+			"and Customer.io retries; analysts' reads go on until the swap. Minutes, not seconds, at 10 M events (README, "+
 			"\"Upgrading storage\"). An integration already upgraded is left as it is.",
 		exactArgs(1),
 		func(ctx context.Context, c *adminCall) error { return upgrade(ctx, c, quiet) })
@@ -87,14 +87,14 @@ func describeUpgrade(up postgres.StorageUpgrade, took time.Duration) string {
 		return fmt.Sprintf("upgrade %s: nothing to do (_sdc_raw is json, event_facts is narrow and holds the erasure hashes)", up.Schema)
 	}
 	out := fmt.Sprintf("upgraded %s in %s:", up.Schema, took.Round(time.Millisecond))
-	if up.RawDone {
-		out += fmt.Sprintf(" data._sdc_raw is json (%d rows rewritten in %s);", up.RawRows, up.RawTook.Round(time.Millisecond))
-	}
-	if up.FactsDone {
+	if up.FactsDone { // first: see UpgradeStorage
 		out += fmt.Sprintf(" event_facts rewritten (%d columns dropped) in %s;", len(up.FactsFreed), up.FactsTook.Round(time.Millisecond))
 	}
 	if up.ErasureMoved {
 		out += " erasures find people by event_facts_erasure (data_erasure_idx dropped);"
+	}
+	if up.RawDone {
+		out += fmt.Sprintf(" data._sdc_raw is json (%d rows rewritten in %s);", up.RawRows, up.RawTook.Round(time.Millisecond))
 	}
 	return out[:len(out)-1]
 }
