@@ -29,7 +29,14 @@ func TestOf(t *testing.T) {
 		want func(Facts) bool
 	}{
 		"legacy in_app": {`{"event_type":"in_app_clicked","data":{"customer_id":"c"}}`, func(f Facts) bool {
-			return f.ObjectType.S == "in_app" && f.Metric.S == "clicked" && f.EventName.S == "in_app_clicked" && f.CustomerID.S == "c"
+			return f.ObjectType.S == "in_app" && f.Metric.S == "clicked" && f.EventName.S == "in_app_clicked" && f.CustomerID.S == "c" &&
+				!f.StoredEventName().Valid
+		}},
+		"an event_type that does not split is stored": {`{"event_type":"customer","data":{}}`, func(f Facts) bool {
+			return !f.ObjectType.Valid && f.StoredEventName() == Opt{"customer", true}
+		}},
+		"object_type without metric": {`{"object_type":"email"}`, func(f Facts) bool {
+			return !f.EventName.Valid && !f.StoredEventName().Valid
 		}},
 		"identifiers win": {`{"object_type":"email","metric":"sent","data":{"identifiers":{"id":7},"customer_id":"x","recipient":"r@x.io"}}`, func(f Facts) bool {
 			return f.CustomerID.S == "7" && f.Email.S == "r@x.io" && f.EventName.S == "email_sent"
@@ -42,6 +49,11 @@ func TestOf(t *testing.T) {
 		"push recipients":         {`{"data":{"recipients":[{"failure_message":"gone"}]}}`, func(f Facts) bool { return f.FailureMessage.S == "gone" }},
 		"legacy email_id":         {`{"event_type":"email_opened","data":{"email_id":"e1"}}`, func(f Facts) bool { return f.DeliveryID.S == "e1" }},
 		"no legacy, no email_id":  {`{"object_type":"email","data":{"email_id":"e1"}}`, func(f Facts) bool { return !f.DeliveryID.Valid }},
+		// Erasure identifiers: an id equal to customer_id is left out (the
+		// customer_id index finds it), a different one is kept, repeats once.
+		"ids but customer_id": {`{"data":{"identifiers":{"id":"a","email":"A@x.io","cio_id":"c1"},"customer_id":"b","variables":{"customer":{"id":"a","email":"A@x.io"}}}}`, func(f Facts) bool {
+			return f.Identifiers == [len(ErasureKinds)]Opt{{"A@x.io", true}, {}, {}, {}, {}, {"b", true}, {}, {"c1", true}}
+		}},
 	} {
 		require.True(t, tc.want(Of(decode(t, tc.body))), name)
 	}

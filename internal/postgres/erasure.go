@@ -24,7 +24,8 @@ import (
 //     lower-cased.
 //   - data rows are found through event_facts_erasure, a GIN index on
 //     event_facts.erasure_hashes (the hashes of those keys, written with every
-//     event: migration 000012), then matched by the expression itself, so a
+//     event: migration 000012; an id equal to the event's customer_id has none,
+//     event_facts_by_customer finds it), then matched by the expression itself, so a
 //     hash collision deletes nothing. A schema made before that still has
 //     data_erasure_idx, a GIN index on the expression, for the rows written
 //     before it (erasure_hashes NULL) until `cioloader upgrade`; while it
@@ -179,7 +180,11 @@ func personEvents(ctx context.Context, tx pgx.Tx, schema string, keys []string) 
 	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, ident(schema, oldErasureIndex)).Scan(&hasOld); err != nil {
 		return nil, err
 	}
-	candidates := fmt.Sprintf(`SELECT event_id FROM %s WHERE erasure_hashes && cioloader.erasure_key_hashes($1::text[])`, ident(schema, "event_facts"))
+	// An id equal to the event's customer_id has no hash (facts.Facts.Identifiers):
+	// event_facts_by_customer finds it.
+	candidates := fmt.Sprintf(`SELECT event_id FROM %[1]s WHERE erasure_hashes && cioloader.erasure_key_hashes($1::text[])
+		UNION SELECT event_id FROM %[1]s WHERE customer_id = ANY(ARRAY(SELECT substr(k, 4) FROM unnest($1::text[]) AS k WHERE k LIKE 'id:%%'))`,
+		ident(schema, "event_facts"))
 	if hasOld {
 		candidates += fmt.Sprintf(` UNION SELECT event_id FROM %s WHERE cioloader.erasure_keys(_sdc_raw::jsonb) && $1::text[]`, ident(schema, "data"))
 	}

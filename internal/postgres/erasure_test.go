@@ -64,6 +64,12 @@ func TestErasureIndexAndTombstoneExpiry(t *testing.T) {
 		FROM generate_series(1, 2000) g;
 		INSERT INTO old_shop.event_facts (event_id, _sdc_sequence, erasure_hashes)
 		SELECT event_id, _sdc_sequence, cioloader.erasure_key_hashes(cioloader.erasure_keys(_sdc_raw::jsonb)) FROM old_shop.data;
+		-- As this release writes them: the id equal to customer_id has no hash.
+		INSERT INTO old_shop.data (event_id, _sdc_sequence, _sdc_raw)
+		SELECT 'f' || g, 10000 + g, json_build_object('data', json_build_object('identifiers', json_build_object('id', 'v' || (g % 100))))
+		FROM generate_series(1, 1000) g;
+		INSERT INTO old_shop.event_facts (event_id, _sdc_sequence, customer_id, erasure_hashes)
+		SELECT 'f' || g, 10000 + g, 'v' || (g % 100), '{}' FROM generate_series(1, 1000) g;
 		ANALYZE old_shop.data, old_shop.event_facts`)
 	require.NoError(t, err)
 	require.NoError(t, store.EnsureIntegrationObjects(ctx))
@@ -80,6 +86,10 @@ func TestErasureIndexAndTombstoneExpiry(t *testing.T) {
 	er, err := store.Erase(ctx, in, []domain.PersonIdentifier{{Kind: domain.KindID, Value: "u7"}}, "cli", time.Hour)
 	require.NoError(t, err)
 	require.Equal(t, int64(20), er.RowsDeleted["data"])
+	er, err = store.Erase(ctx, in, []domain.PersonIdentifier{{Kind: domain.KindID, Value: "v7"}}, "cli", time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, int64(10), er.RowsDeleted["data"], "found by event_facts.customer_id")
+	require.Equal(t, int64(10), er.RowsDeleted["event_facts"])
 
 	_, err = conn.Exec(ctx, `UPDATE cioloader.erasure_tombstones SET expires_at = now() - interval '1 second'`)
 	require.NoError(t, err)
@@ -90,5 +100,5 @@ func TestErasureIndexAndTombstoneExpiry(t *testing.T) {
 	require.NoError(t, err)
 	left, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
-	require.Len(t, left, 1, "the expired tombstone is purged, the new one stays")
+	require.Len(t, left, 1, "the expired tombstones are purged, the new one stays")
 }

@@ -66,7 +66,14 @@ func TestFactsMatchSQL(t *testing.T) {
 
 	cols := postgres.FactsSQL()
 	exprs := make([]string, 0, len(cols))
+	var hashesSQL, customerSQL string
 	for _, c := range cols {
+		switch c[0] {
+		case "erasure_hashes":
+			hashesSQL = c[1]
+		case "customer_id":
+			customerSQL = c[1]
+		}
 		if c[0] == "event_id" || c[0] == "received_at" || c[0] == "_sdc_sequence" || c[0] == "erasure_hashes" {
 			continue
 		}
@@ -98,10 +105,15 @@ func TestFactsMatchSQL(t *testing.T) {
 		got := facts.Of(obj)
 		require.Equal(t, want, goFacts(got), "body %s", body)
 
-		// erasure_hashes: the writer's, from Go's identifiers, against the
-		// hashes of cioloader.erasure_keys over the body, as sets.
-		var wantHashes, gotHashes []int32
-		require.NoError(t, conn.QueryRow(ctx, `SELECT cioloader.erasure_key_hashes(cioloader.erasure_keys($1::json::jsonb))`, body).Scan(&wantHashes), body)
+		// erasure_hashes: the writer's, from Go's identifiers, against the fill's
+		// (the hashes of cioloader.erasure_keys over the body but the id equal to
+		// customer_id), as sets; and the customer_id hash with the fill's is
+		// every erasure key's.
+		var wantHashes, gotHashes, allHashes, withCustomer []int32
+		require.NoError(t, conn.QueryRow(ctx, `SELECT h, cioloader.erasure_key_hashes(cioloader.erasure_keys(r)),
+				ARRAY(SELECT DISTINCT x FROM unnest(h || hashtext(cioloader.erasure_key('id', `+customerSQL+`))) AS x WHERE x IS NOT NULL ORDER BY 1)
+			FROM (SELECT $1::json::jsonb AS r) AS j CROSS JOIN LATERAL (SELECT `+hashesSQL+` AS h) AS f`, body).Scan(&wantHashes, &allHashes, &withCustomer), body)
+		require.Equal(t, allHashes, withCustomer, "the fill's hashes and customer_id's of body %s", body)
 		args := make([]any, len(got.Identifiers))
 		for i, o := range got.Identifiers {
 			if o.Valid {
@@ -128,7 +140,7 @@ func goFacts(f facts.Facts) map[string]*string {
 		at = &s
 	}
 	return map[string]*string{
-		"object_type": p(f.ObjectType), "metric": p(f.Metric), "event_name": p(f.EventName), "occurred_at": at,
+		"object_type": p(f.ObjectType), "metric": p(f.Metric), "event_name": p(f.StoredEventName()), "occurred_at": at,
 		"customer_id": p(f.CustomerID), "email": p(f.Email), "delivery_id": p(f.DeliveryID), "failure_message": p(f.FailureMessage),
 		"source": p(f.Source), "campaign_id": p(f.CampaignID), "broadcast_id": p(f.BroadcastID), "action_id": p(f.ActionID),
 		"journey_id": p(f.JourneyID), "newsletter_id": p(f.NewsletterID), "transactional_message_id": p(f.TransactionalID),

@@ -128,8 +128,8 @@ var statementTriggers = []triggerSpec{
 // trigger is per row, and fires only when a value the summaries hold changed.
 var factTriggers = []triggerSpec{
 	statementTriggers[0],
-	{"upd", "UPDATE", `FOR EACH ROW WHEN ((OLD.customer_id, OLD.event_name, OLD.occurred_at, OLD.received_at)
-			IS DISTINCT FROM (NEW.customer_id, NEW.event_name, NEW.occurred_at, NEW.received_at)
+	{"upd", "UPDATE", `FOR EACH ROW WHEN ((OLD.customer_id, ` + eventName("OLD") + `, OLD.occurred_at, OLD.received_at)
+			IS DISTINCT FROM (NEW.customer_id, ` + eventName("NEW") + `, NEW.occurred_at, NEW.received_at)
 		OR ((OLD.metric = 'bounced' OR NEW.metric = 'bounced')
 			AND (OLD.metric, OLD.occurred_at, OLD.object_type, OLD.email, OLD.failure_message)
 			IS DISTINCT FROM (NEW.metric, NEW.occurred_at, NEW.object_type, NEW.email, NEW.failure_message)))`},
@@ -222,7 +222,7 @@ func customerSubtract(schema, changes, skip string) string {
 func customerAdd(schema string) string {
 	return fmt.Sprintf(`INSERT INTO %[1]s AS t (customer_id, events, last_event_id, last_event, last_event_at, last_received_at)
 	SELECT DISTINCT ON (n.customer_id COLLATE "C") n.customer_id, count(*) OVER (PARTITION BY n.customer_id COLLATE "C"),
-	       n.event_id, n.event_name, n.occurred_at, n.received_at
+	       n.event_id, `+eventName("n")+`, n.occurred_at, n.received_at
 	FROM new_rows AS n WHERE n.customer_id IS NOT NULL ORDER BY n.customer_id COLLATE "C", %[2]s
 	ON CONFLICT (customer_id) DO UPDATE SET %[3]s`,
 		ident(schema, "customer_facts"), prefixed("n.", customerLastOrder), customerSet())
@@ -247,7 +247,7 @@ func customerRecompute(schema, ids string) string {
 		last_event = x.event_name, last_event_at = x.occurred_at, last_received_at = x.received_at
 	FROM unnest(%[3]s::text[]) AS r(customer_id) LEFT JOIN (
 		SELECT DISTINCT ON (f.customer_id) f.customer_id, count(*) OVER (PARTITION BY f.customer_id) AS n,
-		       f.event_id, f.event_name, f.occurred_at, f.received_at
+		       f.event_id, `+eventName("f")+` AS event_name, f.occurred_at, f.received_at
 		FROM %[2]s AS f WHERE f.customer_id = ANY(%[3]s) ORDER BY f.customer_id, %[4]s) AS x USING (customer_id)
 	WHERE t.customer_id = r.customer_id`,
 		ident(schema, "customer_facts"), ident(schema, "event_facts"), ids, prefixed("f.", customerLastOrder))
@@ -265,7 +265,7 @@ func prefixed(alias, order string) string {
 // customersFill fills a new customer_facts from event_facts.
 func customersFill(schema string) string {
 	return fmt.Sprintf(`INSERT INTO %[1]s (customer_id, events, last_event_id, last_event, last_event_at, last_received_at)
-	SELECT DISTINCT ON (f.customer_id) f.customer_id, count(*) OVER (PARTITION BY f.customer_id), f.event_id, f.event_name, f.occurred_at, f.received_at
+	SELECT DISTINCT ON (f.customer_id) f.customer_id, count(*) OVER (PARTITION BY f.customer_id), f.event_id, `+eventName("f")+`, f.occurred_at, f.received_at
 	FROM %[2]s AS f WHERE f.customer_id IS NOT NULL ORDER BY f.customer_id, %[3]s`,
 		ident(schema, "customer_facts"), ident(schema, "event_facts"), prefixed("f.", customerLastOrder))
 }
@@ -290,7 +290,7 @@ func bouncesDrop(schema string) string {
 // old_rows), as (customer_id, sign, event_id, event_name, occurred_at,
 // received_at) with sign −1.
 func customerChanges() string {
-	return `SELECT customer_id, -1 AS sign, event_id, event_name, occurred_at, received_at FROM old_rows WHERE customer_id IS NOT NULL`
+	return `SELECT customer_id, -1 AS sign, event_id, ` + eventName("old_rows") + ` AS event_name, occurred_at, received_at FROM old_rows WHERE customer_id IS NOT NULL`
 }
 
 // customerRowChange is the update trigger's body (one row, OLD → NEW): the old
@@ -309,12 +309,12 @@ func customerRowChange(schema string) string {
 	END IF;
 	IF NEW.customer_id IS NOT NULL THEN
 		INSERT INTO %[1]s AS t (customer_id, events, last_event_id, last_event, last_event_at, last_received_at)
-		VALUES (NEW.customer_id, 1, NEW.event_id, NEW.event_name, NEW.occurred_at, NEW.received_at)
+		VALUES (NEW.customer_id, 1, NEW.event_id, `+eventName("NEW")+`, NEW.occurred_at, NEW.received_at)
 		ON CONFLICT (customer_id) DO UPDATE SET %[4]s;
 	END IF;
 	IF OLD.customer_id IS NOT NULL THEN
 		UPDATE %[1]s AS t SET last_event_id = x.event_id, last_event = x.event_name, last_event_at = x.occurred_at, last_received_at = x.received_at
-		FROM (SELECT f.event_id, f.event_name, f.occurred_at, f.received_at FROM %[2]s AS f
+		FROM (SELECT f.event_id, `+eventName("f")+` AS event_name, f.occurred_at, f.received_at FROM %[2]s AS f
 		      WHERE f.customer_id = OLD.customer_id ORDER BY %[5]s LIMIT 1) AS x
 		WHERE t.customer_id = OLD.customer_id AND t.last_event_id = OLD.event_id;
 		DELETE FROM %[1]s AS t WHERE t.customer_id = OLD.customer_id AND t.events <= 0;

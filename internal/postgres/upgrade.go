@@ -260,7 +260,8 @@ func relationNames(rels map[string]*whRelation) []string {
 }
 
 // rewriteFacts brings event_facts to this release's columns: it drops the
-// columns it no longer stores (wide), keeps email for bounces only, computes
+// columns it no longer stores (wide), keeps email for bounces only and
+// event_name where it is not object_type_metric, computes
 // the erasure hashes of the rows written before them (by the SQL the writer's
 // Go mirrors), drops data_erasure_idx in the same transaction, and rewrites the
 // table so the freed bytes go back.
@@ -276,13 +277,21 @@ func rewriteFacts(ctx context.Context, pool *pgxpool.Pool, schema string, wide [
 				return err
 			}
 		}
-		// email: bounce_facts reads it; the events view reads every event's from _sdc_raw.
+		// The update trigger compares names as eventName gives them (so the
+		// UPDATE below fires it for no row): made so at start, made sure here.
+		if _, err := tx.Exec(ctx, factsUpgrade(schema)); err != nil {
+			return err
+		}
+		// email: bounce_facts reads it; the events view reads every event's from
+		// _sdc_raw. event_name: NULL where eventName derives it.
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s AS f
 			SET email = CASE WHEN f.metric = 'bounced' THEN f.email END,
-			    erasure_hashes = coalesce(f.erasure_hashes, cioloader.erasure_key_hashes(cioloader.erasure_keys(d._sdc_raw::jsonb)))
-			FROM %s AS d
-			WHERE d.event_id = f.event_id AND (f.erasure_hashes IS NULL OR (f.email IS NOT NULL AND f.metric IS DISTINCT FROM 'bounced'))`,
-			f, ident(schema, "data"))); err != nil {
+			    event_name = NULLIF(f.event_name, f.object_type || '_' || f.metric),
+			    erasure_hashes = coalesce(f.erasure_hashes, %s)
+			FROM %s AS d%s
+			WHERE d.event_id = f.event_id AND (f.erasure_hashes IS NULL OR (f.email IS NOT NULL AND f.metric IS DISTINCT FROM 'bounced')
+				OR f.event_name = f.object_type || '_' || f.metric)`,
+			f, factSQL("erasure_hashes"), ident(schema, "data"), rawJSONB)); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DROP INDEX IF EXISTS `+ident(schema, oldErasureIndex))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,11 +31,22 @@ func (b *writeBundle) makeOldStorage(t *testing.T) {
 		ALTER TABLE %[4]s ADD COLUMN campaign_id text, ADD COLUMN broadcast_id text, ADD COLUMN action_id text,
 			ADD COLUMN journey_id text, ADD COLUMN newsletter_id text, ADD COLUMN transactional_message_id text,
 			ADD COLUMN parent_action_id text, ADD COLUMN trigger_event_id text, ADD COLUMN content_id text;
-		UPDATE %[4]s AS f SET campaign_id = d._sdc_raw #>> '{data,campaign_id}', journey_id = d._sdc_raw #>> '{data,journey_id}'
-			FROM %[3]s AS d WHERE d.event_id = f.event_id`,
+		UPDATE %[4]s AS f SET campaign_id = d._sdc_raw #>> '{data,campaign_id}', journey_id = d._sdc_raw #>> '{data,journey_id}',
+			event_name = coalesce(f.event_name, f.object_type || '_' || f.metric)
+			FROM %[3]s AS d WHERE d.event_id = f.event_id;
+		DROP TRIGGER customer_facts_upd ON %[4]s;
+		CREATE TRIGGER customer_facts_upd AFTER UPDATE ON %[4]s FOR EACH ROW
+			WHEN ((OLD.customer_id, OLD.event_name, OLD.occurred_at, OLD.received_at)
+				IS DISTINCT FROM (NEW.customer_id, NEW.event_name, NEW.occurred_at, NEW.received_at)
+			OR ((OLD.metric = 'bounced' OR NEW.metric = 'bounced')
+				AND (OLD.metric, OLD.occurred_at, OLD.object_type, OLD.email, OLD.failure_message)
+				IS DISTINCT FROM (NEW.metric, NEW.occurred_at, NEW.object_type, NEW.email, NEW.failure_message)))
+			EXECUTE FUNCTION %[2]s.cioloader_customer_facts_upd()`,
 		views, pgx.Identifier{b.schema}.Sanitize(), s("data"), s("event_facts")))
 	require.NoError(t, err)
 	require.NoError(t, b.store.EnsureIntegrationObjects(context.Background()), "this release starts on the old storage")
+	require.Contains(t, strings.ToLower(b.scalar(t, `SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname = 'customer_facts_upd'`, s("event_facts"))),
+		"coalesce(old.event_name", "the start replaced the update trigger that compared stored names")
 }
 
 // TestUpgradeStorage: a schema of the release before keeps working (ingest,
@@ -86,6 +98,8 @@ func TestUpgradeStorage(t *testing.T) {
 	require.Equal(t, rows, fmt.Sprint(up.RawRows))
 	require.Equal(t, rows, fmt.Sprint(done), "progress counts every row")
 	require.Len(t, up.FactsFreed, 9)
+	require.Equal(t, "0", b.scalar(t, `SELECT count(*)::text FROM `+b.table("event_facts")+` WHERE event_name = object_type || '_' || metric`),
+		"no derivable name is stored")
 
 	require.Equal(t, "json", b.scalar(t, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = '_sdc_raw'`, b.table("data")))
 	require.Equal(t, "0", b.scalar(t, `SELECT count(*)::text FROM `+b.table("data")+` WHERE _sdc_raw::text ~ '": |, "'`), "compact text")
@@ -96,7 +110,8 @@ func TestUpgradeStorage(t *testing.T) {
 	require.Equal(t, "0", b.scalar(t, `SELECT count(*)::text FROM `+b.table("event_facts")+` WHERE erasure_hashes IS NULL`), "every row has its hashes")
 	require.Equal(t, "0", b.scalar(t, `SELECT count(*)::text FROM `+b.table("event_facts")+` AS f JOIN `+b.table("data")+` AS d USING (event_id)
 		CROSS JOIN LATERAL (SELECT cioloader.erasure_key_hashes(cioloader.erasure_keys(d._sdc_raw::jsonb)) AS h) AS k
-		WHERE NOT (f.erasure_hashes @> k.h AND f.erasure_hashes <@ k.h)`), "the hashes of the keys")
+		WHERE NOT (f.erasure_hashes <@ k.h AND f.erasure_hashes || hashtext(cioloader.erasure_key('id', f.customer_id)) @> k.h)`),
+		"the hashes of the keys but the customer_id's")
 	require.Equal(t, "", b.scalar(t, `SELECT coalesce(to_regclass($1)::text, '')`, b.schema+".data_erasure_idx"), "the index on _sdc_raw is gone")
 	var plan string
 	_, err = b.conn.Exec(ctx, `SET enable_seqscan = off`) // a table this small is read whole otherwise

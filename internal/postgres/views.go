@@ -33,9 +33,11 @@ var channelViews = []struct{ view, objectType string }{
 // view reads every event's from _sdc_raw, by the same SQL.
 var factColumns = [][2]string{
 	{"event_id", "d.event_id"},
-	{"object_type", `coalesce(r->>'object_type', substring(r->>'event_type' from '^(in_app|[^_]+)_.+$'))`},
-	{"metric", `coalesce(r->>'metric', substring(r->>'event_type' from '^(?:in_app|[^_]+)_(.+)$'))`},
-	{"event_name", `coalesce(r->>'event_type', (r->>'object_type') || '_' || (r->>'metric'))`},
+	{"object_type", objectTypeSQL},
+	{"metric", metricSQL},
+	// NULL when it is object_type_metric (facts.Facts.StoredEventName): read it
+	// as eventName gives it.
+	{"event_name", `NULLIF(coalesce(r->>'event_type', (r->>'object_type') || '_' || (r->>'metric')), ` + objectTypeSQL + ` || '_' || ` + metricSQL + `)`},
 	{"occurred_at", `CASE WHEN jsonb_typeof(r->'timestamp') = 'number'
 		AND (r->>'timestamp')::numeric BETWEEN -62135596800 AND 253402300799
 		THEN to_timestamp((r->>'timestamp')::double precision) END`},
@@ -53,9 +55,24 @@ var factColumns = [][2]string{
 	// from Customer.io's history (internal/history), NULL for a webhook event.
 	{"source", `r#>>'{cioloader_import,source}'`},
 	// The hashes of the event's erasure keys, which event_facts_erasure finds a
-	// person's events by (migration 000012); the writer computes them from the
+	// person's events by (migration 000012), but the id equal to customer_id,
+	// which event_facts_by_customer finds; the writer computes them from the
 	// identifiers Go read (erasureHashesOf).
-	{"erasure_hashes", `cioloader.erasure_key_hashes(cioloader.erasure_keys(r))`},
+	{"erasure_hashes", `cioloader.erasure_key_hashes(array_remove(cioloader.erasure_keys(r),
+		cioloader.erasure_key('id', coalesce(r#>>'{data,identifiers,id}', r#>>'{data,customer_id}'))))`},
+}
+
+// objectTypeSQL and metricSQL are event_facts' object_type and metric over r.
+const (
+	objectTypeSQL = `coalesce(r->>'object_type', substring(r->>'event_type' from '^(in_app|[^_]+)_.+$'))`
+	metricSQL     = `coalesce(r->>'metric', substring(r->>'event_type' from '^(?:in_app|[^_]+)_(.+)$'))`
+)
+
+// eventName is an event's name from the event_facts row alias (the stored
+// name, or object_type_metric where none is stored): the events view's and
+// the customer summary's.
+func eventName(alias string) string {
+	return fmt.Sprintf("coalesce(%[1]s.event_name, %[1]s.object_type || '_' || %[1]s.metric)", alias)
 }
 
 // rawIDs are the events view's columns read from _sdc_raw through its join to
@@ -147,7 +164,14 @@ BEGIN
 		WHERE table_schema = %[3]s AND table_name = 'event_facts' AND column_name = 'erasure_hashes') THEN
 		ALTER TABLE %[1]s ADD COLUMN erasure_hashes int4[];
 	END IF;
-END $upgrade$`, ident(schema, "event_facts"), quoteLiteral(ident(schema, "event_facts")), quoteLiteral(schema))
+	-- The update trigger compares the event's name as eventName gives it since
+	-- event_name is NULL when derivable (a trigger is not replaced at start).
+	IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(%[2]s) AND tgname = 'customer_facts_upd'
+		AND pg_get_triggerdef(oid) NOT ILIKE '%%coalesce(old.event_name%%') THEN
+		%[4]s;
+	END IF;
+END $upgrade$`, ident(schema, "event_facts"), quoteLiteral(ident(schema, "event_facts")), quoteLiteral(schema),
+		triggersDDL(schema, "event_facts", "customer_facts", factTriggers[1:2]))
 }
 
 // factsFill is the INSERT that (re)writes event_facts from data's rows matching
@@ -181,7 +205,7 @@ func factsFill(schema, where, guard string) string {
 // The ids event_facts does not store are read from raw, each parsed only when a
 // query reads it; raw stays jsonb whatever data's column is (json since SPEC 5
 // changed), so the view's columns keep their types.
-var eventsSelect = `SELECT f.event_id, f.object_type, f.metric, f.event_name, f.occurred_at, f.customer_id,
+var eventsSelect = `SELECT f.event_id, f.object_type, f.metric, ` + eventName("f") + ` AS event_name, f.occurred_at, f.customer_id,
        (SELECT ` + factSQL("email") + ` FROM (SELECT d._sdc_raw::jsonb AS r OFFSET 0) AS j) AS email,
        f.delivery_id, ` + rawID("campaign_id", "d._sdc_raw::jsonb") + ` AS campaign_id, ` + rawID("broadcast_id", "d._sdc_raw::jsonb") + ` AS broadcast_id,
        ` + rawID("action_id", "d._sdc_raw::jsonb") + ` AS action_id, ` + rawID("journey_id", "d._sdc_raw::jsonb") + ` AS journey_id, f.received_at,

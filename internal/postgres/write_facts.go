@@ -37,7 +37,7 @@ func factsUpsertSQL(texts *statementTexts, schema string, evs []*ingest.Event, r
 	for i, e := range evs {
 		f := &e.Facts
 		cols[0].set(i, e.ID)
-		for j, o := range []facts.Opt{f.ObjectType, f.Metric, f.EventName} {
+		for j, o := range []facts.Opt{f.ObjectType, f.Metric, f.StoredEventName()} {
 			setFact(cols[1+j], i, o)
 		}
 		if f.Occurred {
