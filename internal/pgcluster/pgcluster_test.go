@@ -99,6 +99,7 @@ func TestStartStopReuse(t *testing.T) {
 	require.Equal(t, "1", query(t, c.URL(DefaultDatabase), "SELECT 1::text"))
 	require.Equal(t, "1", query(t, c.TCPURL(DefaultDatabase), "SELECT 1::text"))
 	require.Equal(t, "off", query(t, c.URL("postgres"), "SHOW fsync"))
+	require.Equal(t, "off", query(t, c.URL("postgres"), "SHOW jit"), "no JIT for the short analyst queries (issue 26)")
 	require.Equal(t, "200", query(t, c.URL("postgres"), "SHOW max_connections"))
 	require.Contains(t, c.URL("x"), "postgres://postgres@/x?host="+c.SocketDir()+"&port=")
 	exec1(t, c.URL(DefaultDatabase), "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)")
