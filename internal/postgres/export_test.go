@@ -38,3 +38,9 @@ func FactsSQL() [][2]string {
 // ErasureHashesSQL is the writer's erasure_hashes expression over the
 // identifier values u.c0 … u.c7 (facts.Facts.Identifiers' order).
 func ErasureHashesSQL() string { return erasureHashesOf(0) }
+
+// TextParam is the writer's text[] parameter type; RegisterTextParam installs
+// its encoder on a connection's type map, as Open does.
+type TextParam = textParam
+
+var RegisterTextParam = registerTextParam

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cioloader/cioloader/internal/domain"
@@ -105,6 +106,10 @@ func Open(ctx context.Context, databaseURL string, cfg Config, log *slog.Logger,
 	// index (see staleChildDelete). A DATABASE_URL that sets it wins.
 	if _, set := pc.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
 		pc.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	}
+	pc.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		registerTextParam(c.TypeMap())
+		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {

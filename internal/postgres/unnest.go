@@ -145,12 +145,13 @@ func setAll(names []string) string {
 	return strings.Join(parts, ", ")
 }
 
-// arg is vals as a pgtype.FlatArray, which pgx encodes through its
-// ArrayGetter path instead of wrapping an unknown slice type by reflection.
+// arg is vals as a textParam (see textParamCodec) or a pgtype.FlatArray, which
+// pgx encodes through its ArrayGetter path instead of wrapping an unknown
+// slice type by reflection.
 func (c *column) arg() any {
 	switch v := c.vals.(type) {
 	case []pgtype.Text:
-		return pgtype.FlatArray[pgtype.Text](v)
+		return textParam(v)
 	case []pgtype.Int8:
 		return pgtype.FlatArray[pgtype.Int8](v)
 	case []pgtype.Float8:
