@@ -30,7 +30,7 @@ func upgradeCmd(e env) *cobra.Command {
 			"to json (the table is copied with every event's JSON compacted, then swapped in with its views), and event_facts "+
 			"without the columns it no longer stores and with every event's erasure hashes, after which the erasure index on "+
 			"_sdc_raw is dropped (VACUUM FULL). Writes to data wait while it runs, so ingest answers 503 "+
-			"and Customer.io retries; analysts' reads go on until the swap. About 12 minutes at 10 M events on 2 cores (README, "+
+			"and Customer.io retries; analysts' reads go on until the swap. Under 12 minutes at 10 M events on 2 cores (README, "+
 			"\"Upgrading storage\"). An integration already upgraded is left as it is.",
 		exactArgs(1),
 		func(ctx context.Context, c *adminCall) error { return upgrade(ctx, c, quiet) })

@@ -264,7 +264,7 @@ func relationNames(rels map[string]*whRelation) []string {
 // event_name where it is not object_type_metric, computes
 // the erasure hashes of the rows written before them (by the SQL the writer's
 // Go mirrors), drops data_erasure_idx in the same transaction, and rewrites the
-// table so the freed bytes go back.
+// table so the freed bytes go back, building its secondary indexes once after.
 func rewriteFacts(ctx context.Context, pool *pgxpool.Pool, schema string, wide []string) error {
 	f := ident(schema, "event_facts")
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -281,6 +281,15 @@ func rewriteFacts(ctx context.Context, pool *pgxpool.Pool, schema string, wide [
 		// UPDATE below fires it for no row): made so at start, made sure here.
 		if _, err := tx.Exec(ctx, factsUpgrade(schema)); err != nil {
 			return err
+		}
+		// The UPDATE writes a new version of nearly every row, and VACUUM FULL
+		// then rebuilds every index anyway: the secondary ones are dropped now
+		// and built once after it (a start builds any that an interrupted
+		// upgrade left missing).
+		for _, ix := range factsLateIndexes() {
+			if _, err := tx.Exec(ctx, `DROP INDEX IF EXISTS `+ident(schema, ix.name)); err != nil {
+				return err
+			}
 		}
 		// email: bounce_facts reads it; the events view reads every event's from
 		// _sdc_raw. event_name: NULL where eventName derives it.
@@ -300,6 +309,25 @@ func rewriteFacts(ctx context.Context, pool *pgxpool.Pool, schema string, wide [
 	if err != nil {
 		return err
 	}
-	_, err = pool.Exec(ctx, `VACUUM (FULL, ANALYZE) `+f)
-	return err
+	if _, err = pool.Exec(ctx, `VACUUM (FULL, ANALYZE) `+f); err != nil {
+		return err
+	}
+	for _, ix := range factsLateIndexes() {
+		if _, err := pool.Exec(ctx, ix.ddl(schema)); err != nil {
+			return fmt.Errorf("build %s: %w", ix.name, err)
+		}
+	}
+	return nil
+}
+
+// factsLateIndexes are event_facts' secondary indexes (all of them are late
+// indexes: see lateIndexes).
+func factsLateIndexes() []lateIndex {
+	var out []lateIndex
+	for _, ix := range lateIndexes {
+		if ix.table == "event_facts" {
+			out = append(out, ix)
+		}
+	}
+	return out
 }

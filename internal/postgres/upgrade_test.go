@@ -113,6 +113,9 @@ func TestUpgradeStorage(t *testing.T) {
 		WHERE NOT (f.erasure_hashes <@ k.h AND f.erasure_hashes || hashtext(cioloader.erasure_key('id', f.customer_id)) @> k.h)`),
 		"the hashes of the keys but the customer_id's")
 	require.Equal(t, "", b.scalar(t, `SELECT coalesce(to_regclass($1)::text, '')`, b.schema+".data_erasure_idx"), "the index on _sdc_raw is gone")
+	require.Equal(t, "event_facts_bounced event_facts_by_customer event_facts_erasure event_facts_pkey event_facts_unsubscribed",
+		b.scalar(t, `SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+			WHERE i.indrelid = $1::regclass AND i.indisvalid`, b.table("event_facts")), "the secondary indexes dropped for the rewrite are built again")
 	var plan string
 	_, err = b.conn.Exec(ctx, `SET enable_seqscan = off`) // a table this small is read whole otherwise
 	require.NoError(t, err)
