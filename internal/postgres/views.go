@@ -41,7 +41,7 @@ var factColumns = [][2]string{
 	{"occurred_at", `CASE WHEN jsonb_typeof(r->'timestamp') = 'number'
 		AND (r->>'timestamp')::numeric BETWEEN -62135596800 AND 253402300799
 		THEN to_timestamp((r->>'timestamp')::double precision) END`},
-	{"customer_id", `coalesce(r#>>'{data,identifiers,id}', r#>>'{data,customer_id}')`},
+	{"customer_id", customerIDSQL},
 	{"email", `coalesce(r#>>'{data,identifiers,email}', r#>>'{data,email_address}',
 		CASE WHEN r->>'object_type' = 'email' THEN r#>>'{data,recipient}' END)`},
 	{"delivery_id", `coalesce(r#>>'{data,delivery_id}', CASE WHEN r ? 'event_type' THEN r#>>'{data,email_id}' END)`},
@@ -58,14 +58,15 @@ var factColumns = [][2]string{
 	// person's events by (migration 000012), but the id equal to customer_id,
 	// which event_facts_by_customer finds; the writer computes them from the
 	// identifiers Go read (erasureHashesOf).
-	{"erasure_hashes", `cioloader.erasure_key_hashes(array_remove(cioloader.erasure_keys(r),
-		cioloader.erasure_key('id', coalesce(r#>>'{data,identifiers,id}', r#>>'{data,customer_id}'))))`},
+	{"erasure_hashes", `cioloader.erasure_key_hashes(array_remove(cioloader.erasure_keys(r), cioloader.erasure_key('id', ` + customerIDSQL + `)))`},
 }
 
-// objectTypeSQL and metricSQL are event_facts' object_type and metric over r.
+// objectTypeSQL, metricSQL and customerIDSQL are event_facts' object_type,
+// metric and customer_id over r.
 const (
 	objectTypeSQL = `coalesce(r->>'object_type', substring(r->>'event_type' from '^(in_app|[^_]+)_.+$'))`
 	metricSQL     = `coalesce(r->>'metric', substring(r->>'event_type' from '^(?:in_app|[^_]+)_(.+)$'))`
+	customerIDSQL = `coalesce(r#>>'{data,identifiers,id}', r#>>'{data,customer_id}')`
 )
 
 // eventName is an event's name from the event_facts row alias (the stored
