@@ -293,14 +293,14 @@ func rewriteFacts(ctx context.Context, pool *pgxpool.Pool, schema string, wide [
 		}
 		// email: bounce_facts reads it; the events view reads every event's from
 		// _sdc_raw. event_name: NULL where eventName derives it.
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s AS f
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %[1]s AS f
 			SET email = CASE WHEN f.metric = 'bounced' THEN f.email END,
-			    event_name = NULLIF(f.event_name, f.object_type || '_' || f.metric),
-			    erasure_hashes = coalesce(f.erasure_hashes, %s)
-			FROM %s AS d%s
+			    event_name = NULLIF(f.event_name, %[2]s),
+			    erasure_hashes = coalesce(f.erasure_hashes, %[3]s)
+			FROM %[4]s AS d%[5]s
 			WHERE d.event_id = f.event_id AND (f.erasure_hashes IS NULL OR (f.email IS NOT NULL AND f.metric IS DISTINCT FROM 'bounced')
-				OR f.event_name = f.object_type || '_' || f.metric)`,
-			f, factSQL("erasure_hashes"), ident(schema, "data"), rawJSONB)); err != nil {
+				OR f.event_name = %[2]s)`,
+			f, derivedName("f"), factSQL("erasure_hashes"), ident(schema, "data"), rawJSONB)); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DROP INDEX IF EXISTS `+ident(schema, oldErasureIndex))

@@ -73,7 +73,13 @@ const (
 // name, or object_type_metric where none is stored): the events view's and
 // the customer summary's.
 func eventName(alias string) string {
-	return fmt.Sprintf("coalesce(%[1]s.event_name, %[1]s.object_type || '_' || %[1]s.metric)", alias)
+	return fmt.Sprintf("coalesce(%s.event_name, %s)", alias, derivedName(alias))
+}
+
+// derivedName is the name event_facts does not store: object_type_metric of
+// the row alias.
+func derivedName(alias string) string {
+	return fmt.Sprintf("%[1]s.object_type || '_' || %[1]s.metric", alias)
 }
 
 // rawIDs are the events view's columns read from _sdc_raw through its join to
