@@ -25,7 +25,8 @@ func benchCmd(e env) *cobra.Command {
 	warm := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up per scenario")
 	dbURL := fs.String("database-url", "", "Postgres to benchmark against (default: a fresh embedded cluster, fsync on)")
 	out := fs.String("out", "", "Markdown file whose results section is replaced (e.g. BENCHMARKS.md)")
-	url := fs.String("url", "", "only load this existing ingest URL (one scenario: --conns, --per-request) and print the result")
+	urls := fs.StringArray("url", nil, "only load this existing ingest URL (one scenario: --conns, --per-request) and print the result; "+
+		"given more than once, each connection sends its requests to the URLs in turn and a line is printed per URL (an A/B in one run)")
 	conns := fs.Int("conns", 50, "with --url: concurrent connections")
 	per := fs.Int("per-request", 1, "with --url: events per request")
 	dataset := fs.Int64("dataset-events", 1_000_000, "read side: realistic events loaded into stitch_customerio before the README queries are timed, e.g. 10000000 for a year's growth (0: skip)")
@@ -34,14 +35,20 @@ func benchCmd(e env) *cobra.Command {
 	readOnly := fs.Bool("read-side-only", false, "skip the throughput scenarios; run only the read side")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
-		if *url != "" {
+		if len(*urls) > 0 {
 			if *conns < 1 || *per < 1 || *per > 10000 {
 				return usagef("--conns must be ≥ 1 and --per-request between 1 and 10000")
 			}
-			res := bench.Run(ctx, bench.Scenario{Name: "url", URL: *url, Conns: *conns, PerReq: *per, Duration: *dur, Warmup: *warm,
-				RunID: fmt.Sprint(time.Now().UnixNano())})
-			fmt.Fprintf(e.stdout, "events/s %.0f  requests/s %.0f  p50 %s  p99 %s  max %s  errors %d %v\n",
-				res.EventsPerSec(), res.ReqPerSec(), res.P50, res.P99, res.Max, res.Errors, res.ErrorKinds)
+			results := bench.RunAlternating(ctx, bench.Scenario{Name: "url", Conns: *conns, PerReq: *per, Duration: *dur, Warmup: *warm,
+				RunID: fmt.Sprint(time.Now().UnixNano())}, *urls)
+			for _, res := range results {
+				prefix := ""
+				if len(results) > 1 {
+					prefix = res.Scenario.URL + "  "
+				}
+				fmt.Fprintf(e.stdout, "%sevents/s %.0f  requests/s %.0f  p50 %s  p99 %s  max %s  errors %d %v\n",
+					prefix, res.EventsPerSec(), res.ReqPerSec(), res.P50, res.P99, res.Max, res.Errors, res.ErrorKinds)
+			}
 			return nil
 		}
 		exe, err := os.Executable()

@@ -46,9 +46,16 @@ func (r Result) EventsPerSec() float64 { return float64(r.Events) / r.Elapsed.Se
 func (r Result) ReqPerSec() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
 
 // Run drives s until its duration has passed.
-func Run(ctx context.Context, s Scenario) Result {
+func Run(ctx context.Context, s Scenario) Result { return RunAlternating(ctx, s, []string{s.URL})[0] }
+
+// RunAlternating drives s with each connection sending its requests to urls in
+// turn, and returns one Result per URL. Servers loaded this way share every
+// moment of the run (the machine's other load, the disk), so their latencies
+// compare within one run, on a machine whose figures move more between runs
+// than between the servers.
+func RunAlternating(ctx context.Context, s Scenario, urls []string) []Result {
 	tr := &http.Transport{
-		MaxIdleConnsPerHost: s.Conns,
+		MaxIdleConnsPerHost: s.Conns * len(urls),
 		MaxConnsPerHost:     s.Conns,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		DisableCompression:  true,
@@ -62,7 +69,10 @@ func Run(ctx context.Context, s Scenario) Result {
 	workers := make([]*worker, s.Conns)
 	var wg sync.WaitGroup
 	for i := range workers {
-		w := &worker{id: i, s: s, client: client, kinds: map[string]int64{}}
+		w := &worker{id: i, s: s, client: client}
+		for _, u := range urls {
+			w.targets = append(w.targets, &target{url: u, kinds: map[string]int64{}})
+		}
 		workers[i] = w
 		wg.Go(func() { w.loop(ctx, stopAt, &measuring) })
 	}
@@ -71,55 +81,68 @@ func Run(ctx context.Context, s Scenario) Result {
 	mStart := time.Now()
 	wg.Wait()
 	elapsed := time.Since(mStart)
-	return merge(s, workers, elapsed)
+	results := make([]Result, len(urls))
+	for i, u := range urls {
+		su := s
+		su.URL = u
+		results[i] = merge(su, workers, i, elapsed)
+	}
+	return results
 }
 
 type worker struct {
-	id     int
-	s      Scenario
-	client *http.Client
-	seq    int
+	id      int
+	s       Scenario
+	client  *http.Client
+	seq     int
+	targets []*target // the URLs this connection sends to, in turn
+	buf     bytes.Buffer
+}
+
+// target is what one connection measured of one URL.
+type target struct {
+	url    string
 	lat    []time.Duration
 	reqs   int64
 	events int64
 	warm   int64
 	errors int64
 	kinds  map[string]int64
-	buf    bytes.Buffer
 }
 
 func (w *worker) loop(ctx context.Context, stopAt time.Time, measuring *atomic.Bool) {
-	for ctx.Err() == nil && time.Now().Before(stopAt) {
+	for n := 0; ctx.Err() == nil && time.Now().Before(stopAt); n++ {
+		t := w.targets[n%len(w.targets)]
 		body := w.body()
 		t0 := time.Now()
-		status, err := w.post(ctx, body)
+		status, err := w.post(ctx, t.url, body)
 		d := time.Since(t0)
 		on := measuring.Load()
 		switch {
 		case err != nil:
-			w.fail(on, "transport: "+err.Error())
+			t.fail(on, "transport: "+err.Error())
 		case status != http.StatusOK:
-			w.fail(on, fmt.Sprintf("HTTP %d", status))
+			t.fail(on, fmt.Sprintf("HTTP %d", status))
 		case on:
-			w.reqs++
-			w.events += int64(w.s.PerReq)
-			w.lat = append(w.lat, d)
+			t.reqs++
+			t.events += int64(w.s.PerReq)
+			t.lat = append(t.lat, d)
 		default:
-			w.warm += int64(w.s.PerReq)
+			t.warm += int64(w.s.PerReq)
 		}
 	}
 }
 
-func (w *worker) fail(measuring bool, kind string) {
+func (t *target) fail(measuring bool, kind string) {
 	if measuring {
-		w.errors++
-		w.reqs++
+		t.errors++
+		t.reqs++
 	}
-	w.kinds[kind]++
+	t.kinds[kind]++
 }
 
-func (w *worker) post(ctx context.Context, body []byte) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.s.URL, bytes.NewReader(body))
+func (w *worker) post(ctx context.Context, url string, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
@@ -152,16 +175,17 @@ func (w *worker) body() []byte {
 	return slices.Clone(w.buf.Bytes())
 }
 
-func merge(s Scenario, workers []*worker, elapsed time.Duration) Result {
+func merge(s Scenario, workers []*worker, target int, elapsed time.Duration) Result {
 	r := Result{Scenario: s, Elapsed: elapsed, ErrorKinds: map[string]int64{}}
 	var lat []time.Duration
 	for _, w := range workers {
-		r.Requests += w.reqs
-		r.Events += w.events
-		r.Errors += w.errors
-		r.WarmEvents += w.warm
-		lat = append(lat, w.lat...)
-		for k, v := range w.kinds {
+		t := w.targets[target]
+		r.Requests += t.reqs
+		r.Events += t.events
+		r.Errors += t.errors
+		r.WarmEvents += t.warm
+		lat = append(lat, t.lat...)
+		for k, v := range t.kinds {
 			r.ErrorKinds[k] += v
 		}
 	}

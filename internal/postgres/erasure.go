@@ -40,8 +40,13 @@ import (
 //     (its rows are deleted) or sees the tombstones (it drops the events).
 //     Ingest waits only while queued behind the barrier.
 
-// ErasureLockSQL is the per-schema lock that orders erasures and ingest.
-const erasureLockKey = `hashtextextended('erasure:' || $1::text, 0)`
+// erasureLockKey is the per-schema lock that orders erasures and ingest, for
+// the schema $1 (erasureLockKeyOfS: for l.s).
+const (
+	erasureLockKey    = erasureLockKeyOf + `$1::text, 0)`
+	erasureLockKeyOfS = erasureLockKeyOf + `l.s, 0)`
+	erasureLockKeyOf  = `hashtextextended('erasure:' || `
+)
 
 // oldErasureIndex is the erasure index of a data table made before
 // event_facts_erasure: a GIN index on cioloader.erasure_keys(_sdc_raw::jsonb).

@@ -14,19 +14,22 @@ import (
 // The writer's side of erasure (see erasure.go for the whole contract).
 //
 // Every group-commit transaction takes, before any row lock, a shared
-// advisory lock per schema it writes (queueErasureGuards), and ends with a
-// statement that drops the events of erased people (queueTombstoneDrop). An
+// advisory lock per schema it writes (queueOpening), and ends with a
+// statement that drops the events of erased people (queueDrops). An
 // erasure commits its tombstones and then takes the same lock exclusively
 // for an instant: a transaction that started before the tombstones existed
 // has committed by then (and the erasure deletes its rows); one that starts
 // after sees them in its drop statement, which runs in the same transaction
 // as the upserts, so nothing of the person is ever committed.
 
-// queueErasureGuards queues the shared erasure locks of every plan that
-// writes events, in schema order, ahead of all other statements: an ingest
-// transaction waiting for one holds no row lock, so it cannot close a cycle
-// with the barrier and another ingest transaction.
-func queueErasureGuards(b *pgx.Batch, plans []*schemaWrite) {
+// queueOpening queues the statement every write transaction starts with: the
+// planner settings of writerPlanSettings, then the shared erasure locks of
+// every plan that writes, in schema order, ahead of all other statements (an
+// ingest transaction waiting for one holds no row lock, so it cannot close a
+// cycle with the barrier and another ingest transaction). One statement, not
+// one per setting and lock: at one event per transaction every statement's
+// own start and end is a share of the commit.
+func queueOpening(b *pgx.Batch, plans []*schemaWrite) {
 	var schemas []string
 	for _, p := range plans {
 		if len(p.g.events) > 0 || len(p.g.rejected) > 0 {
@@ -34,48 +37,70 @@ func queueErasureGuards(b *pgx.Batch, plans []*schemaWrite) {
 		}
 	}
 	slices.Sort(schemas)
-	for _, s := range slices.Compact(schemas) {
-		b.Queue(`SELECT pg_advisory_xact_lock_shared(`+erasureLockKey+`)`, s)
-	}
+	b.Queue(writerOpening, slices.Compact(schemas))
 }
 
-// queueTombstoneDrop queues, after the batch's writes, the deletion of the
-// batch's events that name a person with a live tombstone: their data,
+// writerOpening is writerPlanSettings with the shared erasure lock of each
+// schema in $1, taken in the array's order.
+const writerOpening = writerPlanSettings + `,
+	(SELECT count(pg_advisory_xact_lock_shared(` + erasureLockKeyOfS + `)) FROM unnest($1::text[]) AS l(s))`
+
+// queueDrops queues, after the batch's writes, one statement for the two
+// drops that find nothing almost always: the imported copies of the batch's
+// webhook events (queueTwinDrop's part) and the events of erased people
+// (the tombstone drop). Each function is called only when its schema has an
+// import or a live tombstone, tested in the statement itself: the functions'
+// own tests (migrations 000006 and 000007) stay, but a PL/pgSQL call that
+// finds nothing, with its SET clauses, cost more than the probe.
+func (w *schemaWrite) queueDrops(b *pgx.Batch, now time.Time) {
+	if len(w.g.events) == 0 && len(w.g.rejected) == 0 {
+		return
+	}
+	twins, twinSQL := w.twinDrop()
+	ids, tombSQL, probIDs, probRecs, rejRecs := w.tombstoneDrop()
+	b.Queue(dropsSQL, w.schema, tombSQL, ids, now, probIDs, probRecs, rejRecs, twins, twinSQL).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&w.twinsDropped, &w.tombstoned) })
+}
+
+// dropsSQL is queueDrops' statement. $1 is the schema; $2-$7 are
+// cioloader.drop_erased's statement and arguments; $8 the twins and $9
+// cioloader.drop_imported's statement. The twins go first, as before.
+const dropsSQL = `SELECT
+	CASE WHEN cardinality($8::text[]) > 0 AND EXISTS (SELECT 1 FROM cioloader.imports AS i WHERE i.schema_name = $1::text AND i.source = 'customerio')
+		THEN cioloader.drop_imported($1, $9, $8) ELSE 0 END,
+	CASE WHEN EXISTS (SELECT 1 FROM cioloader.erasure_tombstones AS t WHERE t.schema_name = $1::text AND t.expires_at > now())
+		THEN cioloader.drop_erased($1, $2, $3, $4, $5, $6, $7) ELSE 0 END`
+
+// tombstoneDrop is the deletion, after the batch's writes, of the batch's
+// events that name a person with a live tombstone: their data,
 // rudder_events and subtable rows, and the unmapped-value rows this batch
 // logged for them (matched by record and this batch's _sdc_rejected_at). The
 // batch's objects rejected for want of an event_id that name such a person
 // (their record parses as JSON and matches) are deleted the same way. One
-// _sdc_rejected row per dropped object says why, without the record. With no
-// live tombstone for the schema, cioloader.drop_erased (migration 000006)
-// stops at one index probe and the statement is never run.
-func (w *schemaWrite) queueTombstoneDrop(b *pgx.Batch, now time.Time) {
-	if len(w.g.events) == 0 && len(w.g.rejected) == 0 {
-		return
-	}
-	rejRecs := make([]string, len(w.g.rejected))
+// _sdc_rejected row per dropped object says why, without the record. It
+// returns cioloader.drop_erased's arguments after the schema and time.
+func (w *schemaWrite) tombstoneDrop() (ids []string, q string, probIDs, probRecs, rejRecs []string) {
+	rejRecs = make([]string, len(w.g.rejected))
 	for i, r := range w.g.rejected {
 		rejRecs[i] = r.record
 	}
-	ids := make([]string, len(w.g.events))
+	ids = make([]string, len(w.g.events))
 	for i, e := range w.g.events {
 		ids[i] = e.ID
 	}
-	var probIDs, probRecs []string
 	for _, e := range w.g.events {
 		if w.perEvent[e] > 0 {
 			probIDs, probRecs = append(probIDs, e.ID), append(probRecs, truncateRecord(e.Raw))
 		}
 	}
 	subtables := w.subtables()
-	q := w.texts.get(textKey{kind: "tombstone", schema: w.schema, extra: strings.Join(subtables, "\x00")}, func() string {
+	q = w.texts.get(textKey{kind: "tombstone", schema: w.schema, extra: strings.Join(subtables, "\x00")}, func() string {
 		return tombstoneDropSQL(w.schema, subtables)
 	})
-	// cioloader.drop_erased runs q only when the schema has a live tombstone.
-	b.Queue(`SELECT cioloader.drop_erased($1, $2, $3, $4, $5, $6, $7)`, w.schema, q, ids, now, probIDs, probRecs, rejRecs).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&w.tombstoned) })
+	return ids, q, probIDs, probRecs, rejRecs
 }
 
-// tombstoneDropSQL is queueTombstoneDrop's statement for schema and its
+// tombstoneDropSQL is tombstoneDrop's statement for schema and its
 // subtables (see there for what it deletes and logs).
 func tombstoneDropSQL(schema string, subtables []string) string {
 	const tomb = `JOIN cioloader.erasure_tombstones AS t

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cioloader/cioloader/internal/metrics"
 )
 
@@ -17,15 +15,16 @@ import (
 // history.EventID gives its occurrence, and every webhook event that records
 // an occurrence carries that id as its Twin. A group-commit transaction that
 // writes webhook events therefore deletes their imported copies by primary
-// key (queueTwinDrop), in the same transaction: the webhook copy replaces the
+// key (twinDrop), in the same transaction: the webhook copy replaces the
 // imported one in every table. The import skips occurrences already stored
 // from the webhook, and closes the race with a webhook transaction that ran
 // beside its own by a barrier on the erasure lock (see imports.go).
 
-// queueTwinDrop queues the deletion of the imported copies of the batch's
-// webhook events. cioloader.drop_imported (migration 000007) runs it only for a
-// schema that has had a Customer.io import; otherwise it is one index probe.
-func (w *schemaWrite) queueTwinDrop(b *pgx.Batch) {
+// twinDrop is the deletion of the imported copies of the batch's webhook
+// events: the twins' keys, in lock order, and the statement that deletes them,
+// which cioloader.drop_imported (migration 000007) runs only for a schema
+// that has had a Customer.io import (see queueDrops). No twins, no statement.
+func (w *schemaWrite) twinDrop() ([]string, string) {
 	var twins []string
 	for _, e := range w.g.events {
 		if e.Twin != "" {
@@ -33,15 +32,14 @@ func (w *schemaWrite) queueTwinDrop(b *pgx.Batch) {
 		}
 	}
 	if len(twins) == 0 {
-		return
+		return nil, ""
 	}
 	slices.Sort(twins) // lock order, as every statement of the writer
 	subtables := w.subtables()
 	q := w.texts.get(textKey{kind: "twins", schema: w.schema, extra: strings.Join(subtables, "\x00")}, func() string {
 		return dropEventsSQL(w.schema, subtables, `SELECT d.event_id FROM %[1]s AS d WHERE d.event_id = ANY($1::text[])`)
 	})
-	b.Queue(`SELECT cioloader.drop_imported($1, $2, $3)`, w.schema, q, twins).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&w.twinsDropped) })
+	return twins, q
 }
 
 // subtables are the schema's array subtables, in name order.

@@ -18,6 +18,7 @@ type textKey struct {
 	schema string
 	table  *tableState // the shape the text was rendered for; nil when it depends on the schema alone
 	extra  string      // anything else it depends on (a table name, a set of tables)
+	single bool        // rendered for one row (see rowSource)
 }
 
 // get returns the text for k, rendering it the first time. A nil cache

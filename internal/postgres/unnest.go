@@ -91,33 +91,65 @@ func insertSQL(target string, cols []*column, extra [][2]string, firstParam int)
 
 // insertSQLFrom is insertSQL with more FROM items after unnest (a LATERAL that
 // parses a value once for several columns, a join) and an ORDER BY (see byKey).
+// A statement of one row reads its values from one VALUES row of scalar
+// parameters instead (see rowSource), and needs no ORDER BY.
 func insertSQLFrom(target string, cols []*column, extra [][2]string, firstParam int, from, order string) (string, []any) {
-	var names, params, aliases, selects []string
-	args := make([]any, 0, len(cols))
+	var names, selects []string
 	for i, c := range cols {
-		alias := fmt.Sprintf("c%d", i)
-		params = append(params, fmt.Sprintf("$%d::%s", firstParam+i, c.cast))
-		aliases = append(aliases, alias)
-		args = append(args, c.arg())
 		if !c.hidden {
 			names = append(names, c.name)
-			selects = append(selects, "u."+alias+c.conv)
+			selects = append(selects, fmt.Sprintf("u.c%d%s", i, c.conv))
 		}
 	}
 	for _, e := range extra {
 		names = append(names, e[0])
 		selects = append(selects, e[1])
 	}
-	q := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM unnest(%s) AS u(%s)%s%s",
-		target, strings.Join(names, ", "), strings.Join(selects, ", "), strings.Join(params, ", "), strings.Join(aliases, ", "), from, order)
-	return q, args
+	if singleRow(cols) {
+		order = ""
+	}
+	q := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM %s%s%s",
+		target, strings.Join(names, ", "), strings.Join(selects, ", "), rowSource(cols, firstParam), from, order)
+	return q, insertArgs(cols)
 }
 
-// insertArgs is insertSQLFrom's arguments alone (the text cached, see statementTexts).
+// rowSource is the FROM item u(c0, c1, …) that yields the rows of cols, bound
+// from parameter firstParam on: unnest of one array per column, or, for one
+// row, a VALUES row of one scalar per column. Starting an unnest of a hundred
+// arrays under the ORDER BY (a function scan and a sort, each with its tuple
+// descriptor) was a tenth of Postgres's CPU when each transaction held one
+// event (perf, c=1), and Postgres receives a hundred arrays of one element.
+func rowSource(cols []*column, firstParam int) string {
+	params, aliases := make([]string, len(cols)), make([]string, len(cols))
+	single := singleRow(cols)
+	for i, c := range cols {
+		cast := c.cast
+		if single {
+			cast = strings.TrimSuffix(cast, "[]")
+		}
+		params[i], aliases[i] = fmt.Sprintf("$%d::%s", firstParam+i, cast), fmt.Sprintf("c%d", i)
+	}
+	if single {
+		return fmt.Sprintf("(VALUES (%s)) AS u(%s)", strings.Join(params, ", "), strings.Join(aliases, ", "))
+	}
+	return fmt.Sprintf("unnest(%s) AS u(%s)", strings.Join(params, ", "), strings.Join(aliases, ", "))
+}
+
+// singleRow reports that cols hold one row: the statement then takes scalar
+// parameters (rowSource, insertArgs), so its text is cached apart (textKey.single).
+func singleRow(cols []*column) bool { return len(cols) > 0 && cols[0].rows() == 1 }
+
+// insertArgs is insertSQLFrom's arguments alone (the text cached, see
+// statementTexts): one array per column, or its one value (see rowSource).
 func insertArgs(cols []*column) []any {
 	args := make([]any, len(cols))
+	single := singleRow(cols)
 	for i, c := range cols {
-		args[i] = c.arg()
+		if single {
+			args[i] = c.first()
+		} else {
+			args[i] = c.arg()
+		}
 	}
 	return args
 }
@@ -143,6 +175,40 @@ func setAll(names []string) string {
 		parts[i] = n + " = EXCLUDED." + n
 	}
 	return strings.Join(parts, ", ")
+}
+
+// rows is how many rows the column holds.
+func (c *column) rows() int {
+	switch v := c.vals.(type) {
+	case []pgtype.Text:
+		return len(v)
+	case []pgtype.Int8:
+		return len(v)
+	case []pgtype.Float8:
+		return len(v)
+	case []pgtype.Bool:
+		return len(v)
+	case []pgtype.Timestamptz:
+		return len(v)
+	}
+	return -1
+}
+
+// first is the column's first value, as a scalar parameter.
+func (c *column) first() any {
+	switch v := c.vals.(type) {
+	case []pgtype.Text:
+		return v[0]
+	case []pgtype.Int8:
+		return v[0]
+	case []pgtype.Float8:
+		return v[0]
+	case []pgtype.Bool:
+		return v[0]
+	case []pgtype.Timestamptz:
+		return v[0]
+	}
+	return nil
 }
 
 // arg is vals as a textParam (see textParamCodec) or a pgtype.FlatArray, which

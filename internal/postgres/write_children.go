@@ -100,7 +100,7 @@ func (w *schemaWrite) childInsert(name string, rows []childRow) queued {
 	}
 	// Only rows of the version data now holds: an older re-delivery whose
 	// upsert was refused by the sequence guard inserts nothing.
-	q := w.texts.get(textKey{kind: "child", schema: w.schema, table: ts, extra: name}, func() string {
+	q := w.texts.get(textKey{kind: "child", schema: w.schema, table: ts, extra: name, single: singleRow(cols)}, func() string {
 		join := fmt.Sprintf(" JOIN %s AS d ON d.event_id = u.c0 AND d._sdc_sequence = u.c%d", ident(w.schema, "data"), ts.depth+1)
 		q, _ := insertSQLFrom(ident(w.schema, name), cols, subtableSystemValues, 1, join, byKey(ts.depth))
 		return q + " ON CONFLICT DO NOTHING"

@@ -56,7 +56,7 @@ func factsUpsertSQL(texts *statementTexts, schema string, evs []*ingest.Event, r
 			setFact(cols[firstID+j], i, o)
 		}
 	}
-	q := texts.get(textKey{kind: "facts", schema: schema, extra: fmt.Sprint(guard, stored)}, func() string {
+	q := texts.get(textKey{kind: "facts", schema: schema, extra: fmt.Sprint(guard, stored), single: singleRow(cols)}, func() string {
 		from := ""
 		if stored {
 			from = fmt.Sprintf(" JOIN %s AS d ON d.event_id = u.c0 AND d._sdc_sequence = u.c10", ident(schema, "data"))
@@ -115,17 +115,14 @@ func (w *schemaWrite) deliveriesUpsert() (string, []any) {
 		setFact(msg["newsletter_id"], i, f.NewsletterID)
 		setFact(msg["transactional_message_id"], i, f.TransactionalID)
 	}
-	q := w.texts.get(textKey{kind: "deliveries", schema: w.schema}, func() string {
-		params, aliases, sel := make([]string, len(cols)), make([]string, len(cols)), []string{}
-		for i, c := range cols {
-			params[i], aliases[i] = fmt.Sprintf("$%d::%s", i+1, c.cast), fmt.Sprintf("c%d", i)
-			if i >= 2 {
-				sel = append(sel, fmt.Sprintf("u.c%d AS %s", i, c.name))
-			}
+	q := w.texts.get(textKey{kind: "deliveries", schema: w.schema, single: singleRow(cols)}, func() string {
+		var sel []string
+		for i, c := range cols[2:] {
+			sel = append(sel, fmt.Sprintf("u.c%d AS %s", i+2, c.name))
 		}
 		from := fmt.Sprintf(`(SELECT f.event_id, f.delivery_id, f.object_type, f.metric, f.occurred_at, f.customer_id, %s
-		FROM unnest(%s) AS u(%s) JOIN %s AS f ON f.event_id = u.c0 AND f._sdc_sequence = u.c1) AS f`,
-			strings.Join(sel, ", "), strings.Join(params, ", "), strings.Join(aliases, ", "), ident(w.schema, "event_facts"))
+		FROM %s JOIN %s AS f ON f.event_id = u.c0 AND f._sdc_sequence = u.c1) AS f`,
+			strings.Join(sel, ", "), rowSource(cols, 1), ident(w.schema, "event_facts"))
 		return deliveriesMerge(w.schema, from, "true", false)
 	})
 	return q, insertArgs(cols)

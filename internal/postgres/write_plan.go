@@ -24,10 +24,10 @@ type schemaWrite struct {
 	perEvent map[*ingest.Event]int
 	unmapped int
 	// tombstoned counts the batch's events dropped because their person was
-	// erased (queueTombstoneDrop), read when the pipeline runs.
+	// erased (tombstoneDrop), read when the pipeline runs.
 	tombstoned int64
 	// twinsDropped counts the imported copies of the batch's webhook events
-	// deleted (queueTwinDrop), read when the pipeline runs.
+	// deleted (twinDrop), read when the pipeline runs.
 	twinsDropped int64
 }
 
@@ -142,7 +142,7 @@ func (w *schemaWrite) dataUpsert(now time.Time) (string, []any) {
 			byName[col].set(i, f.Value)
 		}
 	}
-	q := w.texts.get(textKey{kind: "data", schema: w.schema, table: ts}, func() string {
+	q := w.texts.get(textKey{kind: "data", schema: w.schema, table: ts, single: singleRow(cols)}, func() string {
 		batched := fmt.Sprintf("$%d::timestamptz", len(cols)+1)
 		q, _ := insertSQLFrom(ident(w.schema, "data"), cols,
 			[][2]string{{"_sdc_batched_at", batched}, {"_sdc_table_version", "NULL::bigint"}}, 1, "", byKey(0))
@@ -166,7 +166,7 @@ func (w *schemaWrite) rejectedInsert(rows []rejectedRow, now time.Time) (string,
 		record.set(i, r.record)
 	}
 	cols := []*column{table, reason, record}
-	q := w.texts.get(textKey{kind: "rejected", schema: w.schema}, func() string {
+	q := w.texts.get(textKey{kind: "rejected", schema: w.schema, single: singleRow(cols)}, func() string {
 		q, _ := insertSQL(ident(w.schema, "_sdc_rejected"), cols, [][2]string{{"_sdc_rejected_at", "$4::timestamptz"}}, 1)
 		return q
 	})

@@ -44,7 +44,7 @@ func rudderUpsertSQL(texts *statementTexts, schema string, evs []*ingest.Event, 
 		cols[11].set(i, r.NonStringIDsJSON())
 		cols[12].set(i, e.Seq)
 	}
-	q := texts.get(textKey{kind: "rudder", schema: schema, extra: guard}, func() string {
+	q := texts.get(textKey{kind: "rudder", schema: schema, extra: guard, single: singleRow(cols)}, func() string {
 		q, _ := insertSQLFrom(ident(schema, rudderRows), cols, nil, 1, "", byKey(0))
 		names := make([]string, 0, len(cols)-1)
 		for _, c := range cols[1:] {

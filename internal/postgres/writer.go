@@ -44,12 +44,10 @@ func (s *writer) writeBatch(ctx context.Context, reqs []*ingest.Request) error {
 	}
 	now := s.now().UTC()
 	b := &pgx.Batch{}
-	b.Queue(writerPlanSettings)
-	queueErasureGuards(b, plans)
+	queueOpening(b, plans)
 	for _, p := range plans {
 		p.queue(b, now)
-		p.queueTwinDrop(b)
-		p.queueTombstoneDrop(b, now)
+		p.queueDrops(b, now)
 	}
 	// One pipeline ending in one Sync: Postgres runs it as a single implicit
 	// transaction, committed at the Sync, so a whole group commit costs one
