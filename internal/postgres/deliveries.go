@@ -66,14 +66,30 @@ END $deliveries$`, t, strings.Join(cols, ",\n\t\t"), quoteLiteral(t), fill)
 // it): a repeated open or a re-delivery costs no new row version, and the
 // summaries' update trigger sees only real changes.
 func deliveriesMerge(schema, from, where string, exact bool) string {
+	return deliveriesMergeOf(schema, from, where, exact, false)
+}
+
+// deliveriesMergeOne is deliveriesMerge of a from that holds one row at most:
+// the row is its own group, so the statement starts no aggregate and no sort.
+func deliveriesMergeOne(schema, from string) string {
+	return deliveriesMergeOf(schema, from, "true", false, true)
+}
+
+func deliveriesMergeOf(schema, from, where string, exact, one bool) string {
 	cols := deliveryColumns()
 	sel := make([]string, len(cols))
 	set := make([]string, len(cols))
 	olds, news := make([]string, len(cols)), make([]string, len(cols))
 	for i, c := range cols {
-		if m, ok := strings.CutSuffix(c, "_at"); ok {
+		m, isTime := strings.CutSuffix(c, "_at")
+		switch {
+		case one && isTime:
+			sel[i] = fmt.Sprintf("CASE WHEN f.metric = '%s' THEN f.occurred_at END", m)
+		case one:
+			sel[i] = "f." + c
+		case isTime:
 			sel[i] = fmt.Sprintf("min(f.occurred_at) FILTER (WHERE f.metric = '%s')", m)
-		} else {
+		default:
 			sel[i] = "min(f." + c + ")"
 		}
 		olds[i], news[i] = "t."+c, fmt.Sprintf("least(t.%[1]s, EXCLUDED.%[1]s)", c)
@@ -82,16 +98,20 @@ func deliveriesMerge(schema, from, where string, exact bool) string {
 		}
 		set[i] = c + " = " + news[i]
 	}
+	group := `
+	GROUP BY f.delivery_id, f.object_type
+	ORDER BY f.delivery_id COLLATE "C", f.object_type COLLATE "C"`
+	if one {
+		group = ""
+	}
 	return fmt.Sprintf(`INSERT INTO %[1]s AS t (delivery_id, object_type, %[2]s)
 	SELECT f.delivery_id, f.object_type, %[3]s
 	FROM %[4]s
-	WHERE f.delivery_id IS NOT NULL AND f.object_type IS NOT NULL AND (%[5]s)
-	GROUP BY f.delivery_id, f.object_type
-	ORDER BY f.delivery_id COLLATE "C", f.object_type COLLATE "C"
+	WHERE f.delivery_id IS NOT NULL AND f.object_type IS NOT NULL AND (%[5]s)%[9]s
 	ON CONFLICT (delivery_id, object_type) DO UPDATE SET %[6]s
 	WHERE (%[7]s) IS DISTINCT FROM (%[8]s)`,
 		ident(schema, "delivery_facts"), strings.Join(cols, ", "), strings.Join(sel, ", "),
-		from, where, strings.Join(set, ", "), strings.Join(olds, ", "), strings.Join(news, ", "))
+		from, where, strings.Join(set, ", "), strings.Join(olds, ", "), strings.Join(news, ", "), group)
 }
 
 // factsWithIDs is event_facts (alias f) with the message ids delivery_facts keeps,

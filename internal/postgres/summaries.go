@@ -334,8 +334,11 @@ func bouncesChange(schema string) string {
 // and bounce_facts.
 func customerTriggerFunctions(schema string) string {
 	cf := ident(schema, "customer_facts")
+	// Most inserts hold no bounce: the fill (an upsert under a sort) is started
+	// only for those that do.
 	insert := "BEGIN\n\t" + ifNone("new_rows") + customerAdd(schema) + ";\n\t" +
-		bouncesFill(schema, "new_rows") + ";\n\tRETURN NULL;"
+		"IF EXISTS (SELECT 1 FROM new_rows WHERE metric = 'bounced') THEN\n\t\t" +
+		bouncesFill(schema, "new_rows") + ";\n\tEND IF;\n\tRETURN NULL;"
 	// A change or delete locks its customers' rows first (in key order, as
 	// ingest's upsert does), then finds those whose last event it removed or
 	// moved, recomputes them from event_facts (a statement after the lock sees

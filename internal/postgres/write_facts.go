@@ -123,6 +123,9 @@ func (w *schemaWrite) deliveriesUpsert() (string, []any) {
 		from := fmt.Sprintf(`(SELECT f.event_id, f.delivery_id, f.object_type, f.metric, f.occurred_at, f.customer_id, %s
 		FROM %s JOIN %s AS f ON f.event_id = u.c0 AND f._sdc_sequence = u.c1) AS f`,
 			strings.Join(sel, ", "), rowSource(cols, 1), ident(w.schema, "event_facts"))
+		if singleRow(cols) { // one event: one event_facts row at most
+			return deliveriesMergeOne(w.schema, from)
+		}
 		return deliveriesMerge(w.schema, from, "true", false)
 	})
 	return q, insertArgs(cols)
