@@ -37,13 +37,21 @@ func queueOpening(b *pgx.Batch, plans []*schemaWrite) {
 		}
 	}
 	slices.Sort(schemas)
-	b.Queue(writerOpening, slices.Compact(schemas))
+	if schemas = slices.Compact(schemas); len(schemas) == 1 {
+		b.Queue(writerOpeningOne, schemas[0])
+		return
+	}
+	b.Queue(writerOpening, schemas)
 }
 
 // writerOpening is writerPlanSettings with the shared erasure lock of each
-// schema in $1, taken in the array's order.
-const writerOpening = writerPlanSettings + `,
+// schema in $1, taken in the array's order; writerOpeningOne, of the one
+// schema $1 (the common case, without the aggregate over unnest).
+const (
+	writerOpening = writerPlanSettings + `,
 	(SELECT count(pg_advisory_xact_lock_shared(` + erasureLockKeyOfS + `)) FROM unnest($1::text[]) AS l(s))`
+	writerOpeningOne = writerPlanSettings + `, pg_advisory_xact_lock_shared(` + erasureLockKey + `)`
+)
 
 // queueDrops queues, after the batch's writes, one statement for the two
 // drops that find nothing almost always: the imported copies of the batch's
