@@ -92,7 +92,9 @@ func TestBudgetSlowSocketsDoNotStarveOthers(t *testing.T) {
 	for i := range 13 {
 		t.Logf("slow socket %d: %q after %v", i, statuses[i], took[i].Round(time.Millisecond))
 		require.NotContains(t, statuses[i], " 200 ", "socket %d", i)
-		require.Less(t, took[i], bodyTimeout+2*time.Second, "socket %d ended by the body timeout, not the 30 s read timeout", i)
+		// Far below the 30 s read timeout; the slack is for a loaded machine (4.4 s
+		// seen in .ci/run, with every package's tests running beside this one).
+		require.Less(t, took[i], bodyTimeout+8*time.Second, "socket %d ended by the body timeout, not the 30 s read timeout", i)
 	}
 	require.Equal(t, 0.0, hostileMetric(t, app, "cioloader_inflight_bytes"), "every slow socket's bytes are released")
 }
