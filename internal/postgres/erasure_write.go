@@ -55,8 +55,8 @@ const (
 
 // queueDrops queues, after the batch's writes, one statement for the two
 // drops that find nothing almost always: the imported copies of the batch's
-// webhook events (queueTwinDrop's part) and the events of erased people
-// (the tombstone drop). Each function is called only when its schema has an
+// webhook events (twinDrop) and the events of erased people
+// (tombstoneDrop). Each function is called only when its schema has an
 // import or a live tombstone, tested in the statement itself: the functions'
 // own tests (migrations 000006 and 000007) stay, but a PL/pgSQL call that
 // finds nothing, with its SET clauses, cost more than the probe.
